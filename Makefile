@@ -1,0 +1,46 @@
+# vine — build, test, demo, bench.  Everything runs through the pinned Bun in node_modules.
+BUN ?= ./node_modules/.bin/bun
+SRC := $(shell find src ffi migrations -type f 2>/dev/null)
+
+.PHONY: build deps test unit e2e demo bench soak typecheck clean
+
+build: dist/vine
+
+deps: node_modules/.bin/bun
+
+node_modules/.bin/bun: package.json
+	npm install --no-audit --no-fund
+	@touch $@
+
+# Workers are separate entry points so that `bun build --compile` embeds them.
+dist/vine: node_modules/.bin/bun $(SRC) package.json
+	@mkdir -p dist
+	$(BUN) build --compile --minify-syntax --sourcemap=none \
+	  src/main.ts src/dataplane/worker.ts \
+	  --outfile dist/vine
+	@./dist/vine --version
+
+typecheck: deps
+	$(BUN) x tsc -p tsconfig.json
+
+unit: deps
+	bash test/run.sh unit
+
+e2e: build
+	bash test/run.sh e2e
+
+# Every test: unit tests, then namespace tests against the compiled binary.
+test: build
+	bash test/run.sh all
+
+demo: build
+	bash examples/multi-pc/demo.sh $(if $(KEEP),--keep,)
+
+bench: build
+	bash bench/run.sh
+
+soak: build
+	bash test/run.sh soak
+
+clean:
+	rm -rf dist
