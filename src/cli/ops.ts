@@ -1,0 +1,220 @@
+// Operator commands: status, peers, routes, sessions, counters, ping, snapshot.
+// Each asks the running daemon over its control socket; when no daemon answers, the data views
+// fall back to the last state persisted in SQLite and say so ("source": "state").
+
+import { defineCommand } from "citty";
+import { readFileSync } from "node:fs";
+import { controlRequest } from "../daemon/control.ts";
+import type { DaemonViews, SessionView } from "../daemon/views.ts";
+import { verifySnapshot } from "../daemon/snapshot.ts";
+import { offlineViews, offlineSnapshot } from "./offline.ts";
+import { ago, bytes, table } from "./table.ts";
+import { fail, printJson, resolveStateDir, stateArgs, formatArg, type Format } from "./common.ts";
+
+type Views = DaemonViews & { sourceNote?: string };
+
+async function fetchViews(args: { config?: string; "state-dir"?: string }): Promise<Views> {
+  const stateDir = resolveStateDir(args);
+  try {
+    return (await controlRequest(stateDir, { cmd: "views" }, 3000)) as Views;
+  } catch {
+    const v = offlineViews(stateDir);
+    return { ...v, sourceNote: `the daemon is not running; showing the last state saved in ${stateDir}/vine.db` };
+  }
+}
+
+function note(v: Views, format: Format): void {
+  if (v.sourceNote && format === "text") process.stderr.write(`note: ${v.sourceNote}\n`);
+}
+
+const commonArgs = { ...stateArgs, ...formatArg };
+
+export const status = defineCommand({
+  meta: { name: "status", description: "Identity, network, prefix, daemon phase and uptime, peer and path counts" },
+  args: commonArgs,
+  async run({ args }) {
+    const v = await fetchViews(args);
+    const s = v.status;
+    if (args.format === "json") return printJson(s);
+    note(v, args.format as Format);
+    const p = s.paths;
+    console.log(
+      [
+        `node        ${s.node} (${s.network_id})`,
+        `peer_id     ${s.peer_id}`,
+        `fingerprint ${s.fingerprint}`,
+        `overlay     ${s.address} on ${s.tun}, owns ${s.prefix}`,
+        `listen      udp/${s.listen_port}`,
+        `daemon      ${s.daemon.phase}${s.daemon.pid ? ` pid ${s.daemon.pid}` : ""}${s.daemon.uptime_s !== null ? `, up ${s.daemon.uptime_s}s` : ""}`,
+        `peers       ${s.peers.total} allowed, ${s.peers.with_session} with a session`,
+        `paths       direct ${p.direct}, signaling_then_direct ${p.signaling_then_direct}, relay ${p.relay}, none ${p.none}`,
+        `crypto      ${s.aead}`,
+        `source      ${s.source === "live" ? "live (daemon)" : "saved state (daemon not running)"}`,
+      ].join("\n"),
+    );
+  },
+});
+
+export const peers = defineCommand({
+  meta: { name: "peers", description: "Allowed peers: identity, prefix, role, path and last contact" },
+  args: commonArgs,
+  async run({ args }) {
+    const v = await fetchViews(args);
+    if (args.format === "json") return printJson({ source: v.status.source, peers: v.peers });
+    note(v, args.format as Format);
+    console.log(
+      table(
+        ["NAME", "PREFIX", "PATH", "SESSION", "ROLE", "LAST HANDSHAKE", "PEER ID"],
+        v.peers.map((p) => [
+          p.name,
+          p.prefix,
+          p.path,
+          p.session ? "up" : "down",
+          [p.bootstrap ? "bootstrap" : "", p.relay_capable ? "relay" : "", p.wireguard_only ? "wireguard" : ""].filter(Boolean).join(",") || "peer",
+          ago(p.last_handshake),
+          p.peer_id,
+        ]),
+      ),
+    );
+  },
+});
+
+export const routes = defineCommand({
+  meta: { name: "routes", description: "Overlay routes: each prefix and the peer that owns it" },
+  args: commonArgs,
+  async run({ args }) {
+    const v = await fetchViews(args);
+    if (args.format === "json") return printJson({ source: v.status.source, routes: v.routes });
+    note(v, args.format as Format);
+    console.log(table(["PREFIX", "KIND", "OWNER", "PATH", "INSTALLED"], v.routes.map((r) => [r.prefix, r.kind, r.name, r.kind === "local" ? "local" : r.path, r.installed ? "yes" : "no"])));
+  },
+});
+
+export function sessionsText(list: SessionView[]): string {
+  return table(
+    ["NAME", "PREFIX", "PATH", "ENDPOINT", "VIA", "RTT", "LAST HANDSHAKE", "RX", "TX"],
+    list.map((s) => [
+      s.name,
+      s.prefix,
+      s.path,
+      s.endpoint,
+      s.via ? s.via.slice(0, 14) + "…" : null,
+      s.rtt_ms === null ? null : `${s.rtt_ms.toFixed(2)} ms`,
+      ago(s.last_handshake),
+      bytes(s.rx_bytes),
+      bytes(s.tx_bytes),
+    ]),
+  );
+}
+
+export const sessions = defineCommand({
+  meta: { name: "sessions", description: "One session per allowed peer: path class, endpoint, relay, RTT, traffic" },
+  args: commonArgs,
+  async run({ args }) {
+    const v = await fetchViews(args);
+    if (args.format === "json") return printJson({ source: v.status.source, sessions: v.sessions });
+    note(v, args.format as Format);
+    console.log(sessionsText(v.sessions));
+  },
+});
+
+export const counters = defineCommand({
+  meta: { name: "counters", description: "Node and per-peer counters: traffic, handshakes, paths and every drop reason" },
+  args: { ...commonArgs, peer: { type: "string", description: "only this peer (name or peer_id)" } },
+  async run({ args }) {
+    const v = await fetchViews(args);
+    const c = v.counters;
+    if (args.peer) {
+      const p = v.peers.find((x) => x.name === args.peer || x.peer_id === args.peer);
+      if (!p) fail(`no allowed peer named ${args.peer}`);
+      const only = c.peers[p!.peer_id] ?? {};
+      if (args.format === "json") return printJson({ source: v.status.source, peer_id: p!.peer_id, counters: only });
+      console.log(table(["COUNTER", "VALUE"], Object.entries(only)));
+      return;
+    }
+    if (args.format === "json") return printJson({ source: v.status.source, ...c });
+    note(v, args.format as Format);
+    const names = new Map(v.peers.map((p) => [p.peer_id, p.name]));
+    console.log(table(["SCOPE", "COUNTER", "VALUE"], [
+      ...Object.entries(c.node).map(([n, val]) => ["node", n, val]),
+      ...Object.entries(c.peers).flatMap(([id, m]) => Object.entries(m).filter(([, val]) => val !== 0).map(([n, val]) => [names.get(id) ?? id.slice(0, 12), n, val])),
+    ]));
+  },
+});
+
+export const ping = defineCommand({
+  meta: { name: "ping", description: "Probe an overlay address through the path vine uses; prints peer, path, via and RTT" },
+  args: {
+    ...commonArgs,
+    target: { type: "positional", description: "overlay IPv4 address", required: true },
+    count: { type: "string", alias: "c", description: "number of probes", default: "4" },
+    interval: { type: "string", alias: "i", description: "seconds between probes", default: "1" },
+  },
+  async run({ args }) {
+    const stateDir = resolveStateDir(args);
+    const count = Number.parseInt(String(args.count), 10);
+    const intervalMs = Math.round(Number.parseFloat(String(args.interval)) * 1000);
+    if (!Number.isInteger(count) || count < 1) fail("--count must be a positive integer");
+    let r: { target: string; peer_id: string; name: string; sent: number; received: number; replies: { seq: number; rtt_ms: number | null; path: string; via: string | null }[] };
+    try {
+      r = (await controlRequest(stateDir, { cmd: "ping", args: { ip: args.target, count, intervalMs } }, count * (intervalMs + 3000) + 2000)) as typeof r;
+    } catch (e) {
+      fail(`ping needs the running daemon: ${(e as Error).message}`);
+    }
+    if (args.format === "json") return printJson(r!);
+    for (const x of r!.replies) {
+      console.log(
+        x.rtt_ms === null
+          ? `probe ${x.seq} to ${r!.target} (${r!.name}): no reply [path ${x.path}${x.via ? ` via ${x.via}` : ""}]`
+          : `reply from ${r!.target} (${r!.name}): seq=${x.seq} path=${x.path}${x.via ? ` via=${x.via}` : ""} rtt=${x.rtt_ms.toFixed(3)} ms`,
+      );
+    }
+    console.log(`${r!.sent} probes sent, ${r!.received} replies, ${Math.round((100 * (r!.sent - r!.received)) / Math.max(1, r!.sent))}% lost`);
+    if (r!.received === 0) process.exitCode = 1;
+  },
+});
+
+export const snapshot = defineCommand({
+  meta: { name: "snapshot", description: "Signed JSON snapshots of the node's state, for audits" },
+  subCommands: {
+    export: defineCommand({
+      meta: { name: "export", description: "Write a signed snapshot (to stdout, or -o FILE) and keep it in the snapshots table" },
+      args: { ...stateArgs, output: { type: "string", alias: "o", description: "file to write (mode 0600)" } },
+      async run({ args }) {
+        const stateDir = resolveStateDir(args);
+        let live = true;
+        let text: string;
+        try {
+          const r = (await controlRequest(stateDir, { cmd: "snapshot", args: {} }, 5000)) as { id: number };
+          text = offlineSnapshot(stateDir, r.id);
+        } catch {
+          live = false;
+          text = offlineSnapshot(stateDir, null);
+        }
+        if (args.output) {
+          const { writeFileSync } = await import("node:fs");
+          writeFileSync(String(args.output), text + "\n", { mode: 0o600 });
+          process.stderr.write(`snapshot written to ${args.output}${live ? "" : " (from saved state: the daemon is not running)"}\n`);
+        } else process.stdout.write(text + "\n");
+      },
+    }),
+    verify: defineCommand({
+      meta: { name: "verify", description: "Check a snapshot's signature and print who signed it" },
+      args: { file: { type: "positional", required: true, description: "snapshot file" }, ...formatArg },
+      run({ args }) {
+        let text: string;
+        try {
+          text = readFileSync(String(args.file), "utf8");
+        } catch (e) {
+          fail(`cannot read ${args.file}: ${(e as Error).message}`);
+        }
+        const r = verifySnapshot(text!);
+        if (args.format === "json") {
+          printJson(r);
+        } else if (r.ok) console.log(`valid: signed by ${r.node} (${r.signer}) at ${r.created_at}`);
+        else process.stderr.write(`invalid snapshot ${args.file}: ${r.reason}\n`);
+        if (!r.ok) process.exitCode = 1;
+      },
+    }),
+  },
+});

@@ -1,0 +1,501 @@
+// The vine daemon: brings the overlay up from config and durable state, runs the control plane
+// on the main thread, the packet path in a worker, and takes everything down again on stop.
+//
+// Start order matters for crash safety: state first (so a failure is recorded), then leftovers of
+// a crashed run are removed, then TUN/routes/socket, then the worker, then sessions. Stop runs the
+// reverse, and every step tolerates a half-built start.
+
+import { networkInterfaces } from "node:os";
+import { loadConfig, type VineConfig } from "../config/index.ts";
+import { openState, type StateStore } from "../state/db.ts";
+import { loadIdentity, type Identity } from "../identity/index.ts";
+import { networkPresharedKey } from "../identity/network-psk.ts";
+import { openTun, closeFd } from "../linux/tun.ts";
+import { Rtnetlink } from "../linux/netlink.ts";
+import { openUdp, UdpIo } from "../linux/udp.ts";
+import { createAead, aeadBackendInfo } from "../crypto/aead.ts";
+import { formatIPv4 } from "../overlay/prefix.ts";
+import { DataPlane } from "../dataplane/host.ts";
+import { HEADROOM, PacketEngine, TAILROOM, type Route } from "../dataplane/engine.ts";
+import {
+  allocateTables,
+  MAX_PEERS,
+  P_ACTIVE,
+  P_CURRENT,
+  P_EP_IP,
+  P_EP_PORT,
+  P_KEY_HASH,
+  P_NEXT,
+  P_PREFIX,
+  P_PREFIX_LEN,
+  P_PREVIOUS,
+  P_RX_VIA,
+  P_VIA,
+  P_WANT_HANDSHAKE,
+  RELAY_SERVICE,
+  TableViews,
+  type WorkerEvent,
+} from "../dataplane/tables.ts";
+import { PeerSet, peerIdOf, type Endpoint, type PeerRecord } from "./peer-set.ts";
+import { SessionManager, type Origin } from "./sessions.ts";
+import { Counters } from "./counters.ts";
+import { Log, type LogFormat } from "./log.ts";
+import { Mesh } from "./mesh.ts";
+import { Persistence } from "./persist.ts";
+import { ControlServer } from "./control.ts";
+import { buildViews, type DaemonViews } from "./views.ts";
+import { writeSnapshot } from "./snapshot.ts";
+import { resolveHost } from "./resolve.ts";
+
+export type Phase = "starting" | "running" | "reloading" | "stopping" | "stopped";
+
+export interface DaemonOptions {
+  configPath: string;
+  logFormat?: LogFormat;
+}
+
+export class Daemon {
+  phase: Phase = "starting";
+  readonly startedAt = Date.now();
+  config!: VineConfig;
+  store!: StateStore;
+  identity!: Identity;
+  readonly log: Log;
+  readonly counters = new Counters();
+  readonly views = new TableViews(allocateTables());
+  readonly peers = new PeerSet();
+  sessions!: SessionManager;
+  mesh!: Mesh;
+  persistence!: Persistence;
+  private control: ControlServer | null = null;
+  private dataplane: DataPlane | null = null;
+  private nl: Rtnetlink | null = null;
+  private tunFd = -1;
+  private udpFd = -1;
+  private udp!: UdpIo;
+  private engine!: PacketEngine;
+  private installedRoutes: { addr: number; len: number }[] = [];
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private persistTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly scratch = new Uint8Array(HEADROOM + 65536 + TAILROOM);
+  private stopPromise: Promise<void> | null = null;
+
+  constructor(readonly opts: DaemonOptions) {
+    this.log = new Log(opts.logFormat ?? "text");
+  }
+
+  // ------------------------------------------------------------------ start
+
+  async start(): Promise<void> {
+    const { config, problems } = loadConfig(this.opts.configPath);
+    if (!config || problems.length > 0) {
+      throw new Error(
+        `invalid config ${this.opts.configPath}:\n` + problems.map((p) => `  ${p.file}:${p.line}: ${p.key}: ${p.message}`).join("\n"),
+      );
+    }
+    this.config = config;
+    this.store = openState(config.node.stateDir, { create: true });
+    const id = loadIdentity(this.store);
+    if (!id) throw new Error(`no identity in ${config.node.stateDir}: run \`vine identity init --state-dir ${config.node.stateDir}\` first`);
+    this.identity = id;
+    this.persistence = new Persistence(this.store, this.log);
+    this.counters.setBaseline(this.persistence.loadCounters());
+    this.counters.attach(this.views, () => this.peers.all().map((p) => ({ index: p.index, id: p.id })));
+    this.persistence.recordStart(process.pid, config);
+
+    this.nl = new Rtnetlink();
+    this.cleanupLeftovers();
+    this.tunFd = openTun(config.tun.name).fd;
+    this.nl.setLink(config.tun.name, { mtu: config.tun.mtu, txqueuelen: 2000 });
+    this.nl.addAddress(config.tun.name, config.tun.address, config.tun.prefixLen);
+    this.nl.setLink(config.tun.name, { up: true });
+    this.udpFd = openUdp({ port: config.node.listenPort });
+    this.udp = new UdpIo(this.udpFd, { batch: 1, bufSize: 64 });
+    this.persistence.recordInstalled({ tun: config.tun.name, routes: [] });
+
+    const aead = createAead();
+    this.engine = new PacketEngine(this.views, aead, {
+      sendUdp: (buf, off, len, ip, port) => this.udp.sendTo(buf, off, len, ip, port),
+      writeTun: () => false,
+      emit: () => {},
+    }, config.tun.mtu);
+
+    this.sessions = new SessionManager(
+      this.views,
+      this.peers,
+      { privateKey: id.x25519Private, publicKey: id.x25519Public },
+      { psk: networkPresharedKey(config.node.networkId), underLoadPerSecond: 200 },
+      {
+        sendToPeer: (peer, msg) => this.sendMessage(peer, msg, null),
+        sendToOrigin: (peer, origin, msg) => this.sendMessage(peer, msg, origin),
+        sendKeepalive: (peer) => this.sendPayload(peer, new Uint8Array(0)),
+        post: (cmd) => this.dataplane?.post(cmd),
+        onSession: (peer, role, origin) => this.mesh.onSession(peer, role, origin),
+        onGiveUp: (peer) => this.mesh.onGiveUp(peer),
+      },
+      this.counters,
+      this.log,
+    );
+    this.mesh = new Mesh(this);
+
+    this.dataplane = new DataPlane(this.views, (ev) => this.onWorkerEvent(ev));
+    this.applyPolicy();
+    this.syncPeers(config);
+    await this.dataplane.start({ tunFd: this.tunFd, udpFd: this.udpFd, mtu: config.tun.mtu });
+    this.installRoutes();
+
+    this.control = new ControlServer(this, config.node.stateDir);
+    await this.control.listen();
+
+    this.mesh.start(Date.now());
+    this.timer = setInterval(() => this.tick(), 50);
+    this.persistTimer = setInterval(() => this.persist(), 1000);
+    this.phase = "running";
+    this.persistence.event("daemon_started", null, null, null, { pid: process.pid, backend: aeadBackendInfo().active });
+    this.log.info("vine up", {
+      node: config.node.name,
+      peer_id: id.peerId,
+      tun: config.tun.name,
+      address: `${config.tun.addressText}/${config.tun.prefixLen}`,
+      listen: config.node.listenPort,
+      peers: this.peers.size,
+      aead: aeadBackendInfo().active,
+    });
+  }
+
+  /** Remove what a crashed run left behind: its TUN (and with it its routes). */
+  private cleanupLeftovers(): void {
+    const left = this.persistence.previousInstall();
+    const name = this.config.tun.name;
+    if (this.nl!.linkExists(name)) {
+      if (left && left.tun === name && !processAlive(left.pid)) {
+        this.log.warn("removing leftovers of a previous run that did not stop cleanly", { tun: name, pid: left.pid });
+        this.nl!.deleteLink(name);
+      } else {
+        throw new Error(`interface ${name} already exists: another vine (or program) uses it; pick another [tun] name or stop it`);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ peers and routes
+
+  /** Make the peer table match the config: add new peers, drop removed ones, keep the rest untouched. */
+  syncPeers(config: VineConfig): { added: string[]; removed: string[] } {
+    const wanted = new Map<string, VineConfig["allowedPeers"][number]>();
+    for (const p of config.allowedPeers) wanted.set(peerIdOf(p), p);
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const rec of this.peers.all()) {
+      const w = wanted.get(rec.id);
+      if (!w || w.prefix.text !== rec.prefix.text) {
+        this.removePeer(rec);
+        removed.push(rec.name);
+      } else {
+        rec.name = w.name;
+        rec.relayCapable = w.relayCapable;
+      }
+    }
+    const bootstrapById = new Map(config.bootstrapPeers.map((b) => [b.peerId, b]));
+    for (const [id, p] of wanted) {
+      const existing = this.peers.byPeerId(id);
+      const boot = bootstrapById.get(id);
+      const ep = p.endpoint ?? boot?.endpoint ?? null;
+      const staticEndpoint = ep ? endpointOf(ep) : null;
+      if (existing) {
+        existing.bootstrap = !!boot;
+        existing.staticEndpoint = staticEndpoint;
+        existing.staticEndpointText = ep?.text ?? null;
+        continue;
+      }
+      const rec = this.peers.add({
+        id,
+        name: p.name,
+        x25519: p.x25519Public,
+        ed25519: p.publicKey,
+        prefix: p.prefix,
+        relayCapable: p.relayCapable,
+        wireguardOnly: p.wireguardOnly,
+        staticEndpoint,
+        staticEndpointText: ep?.text ?? null,
+        bootstrap: !!boot,
+      });
+      this.activatePeer(rec);
+      added.push(rec.name);
+    }
+    this.persistence.savePeers(this.peers.all(), config);
+    this.dataplane?.post({ op: "routes", routes: this.routeEntries() });
+    return { added, removed };
+  }
+
+  private activatePeer(rec: PeerRecord): void {
+    const v = this.views;
+    const i = rec.index;
+    v.peerKeys.set(rec.x25519, i * 32);
+    v.setPeer(i, P_KEY_HASH, rec.x25519[0]! | (rec.x25519[1]! << 8) | (rec.x25519[2]! << 16) | (rec.x25519[3]! << 24));
+    v.setPeer(i, P_PREFIX, rec.prefix.addr);
+    v.setPeer(i, P_PREFIX_LEN, rec.prefix.len);
+    for (const f of [P_CURRENT, P_PREVIOUS, P_NEXT, P_VIA, P_RX_VIA]) v.setPeer(i, f, -1);
+    v.setPeer(i, P_EP_IP, 0);
+    v.setPeer(i, P_EP_PORT, 0);
+    v.setPeer(i, P_WANT_HANDSHAKE, 0);
+    v.setPeer(i, P_ACTIVE, 1);
+  }
+
+  private removePeer(rec: PeerRecord): void {
+    this.sessions?.forget(rec);
+    this.mesh?.removePeer(rec);
+    this.views.setPeer(rec.index, P_ACTIVE, 0);
+    this.views.setPeer(rec.index, P_EP_PORT, 0);
+    this.peers.remove(rec);
+    this.persistence.event("peer_removed", rec.id, null, null, { name: rec.name });
+    // The index becomes reusable once the worker has expired its keypairs (posted just above).
+    setTimeout(() => this.peers.reuse(rec.index), 1000);
+  }
+
+  private routeEntries(): { addr: number; len: number; peer: number }[] {
+    return this.peers.all().map((p) => ({ addr: p.prefix.addr, len: p.prefix.len, peer: p.index }));
+  }
+
+  /** Kernel routes: one per peer prefix through the TUN (the local prefix comes with the address). */
+  private installRoutes(): void {
+    const nl = this.nl!;
+    const want = this.peers.all().map((p) => ({ addr: p.prefix.addr, len: p.prefix.len }));
+    for (const r of this.installedRoutes) {
+      if (!want.some((w) => w.addr === r.addr && w.len === r.len)) nl.delRoute(r.addr, r.len, this.config.tun.name);
+    }
+    for (const r of want) nl.addRoute(r.addr, r.len, this.config.tun.name);
+    this.installedRoutes = want;
+    this.persistence.saveRoutes(this.config, this.peers.all());
+    this.persistence.recordInstalled({ tun: this.config.tun.name, routes: want.map((r) => `${formatIPv4(r.addr)}/${r.len}`) });
+  }
+
+  private applyPolicy(): void {
+    Atomics.store(this.views.misc, RELAY_SERVICE, this.config.policy.relayService ? 1 : 0);
+  }
+
+  // ------------------------------------------------------------------ sending (control plane)
+
+  /** Send a complete WireGuard message (handshake) to a peer on its path or to an explicit origin. */
+  sendMessage(peer: PeerRecord | null, msg: Uint8Array, origin: Origin | null): boolean {
+    const buf = this.scratch;
+    buf.set(msg, HEADROOM);
+    if (origin && origin.via < 0) return this.udp.sendTo(buf, HEADROOM, msg.length, origin.ip, origin.port);
+    if (!peer) return false;
+    if (origin) return this.engine.sendOn(peer.index, buf, HEADROOM, msg.length, origin.ip, origin.port, origin.via);
+    if (this.views.peer(peer.index, P_EP_PORT) === 0 && this.views.peer(peer.index, P_VIA) < 0) return false;
+    return this.engine.sendOnPath(peer.index, buf, HEADROOM, msg.length);
+  }
+
+  /** Encrypt and send a payload (control message or keepalive) on the peer's session. */
+  sendPayload(peer: PeerRecord, payload: Uint8Array, route?: Route): boolean {
+    const buf = this.scratch;
+    buf.set(payload, HEADROOM);
+    return this.engine.sendPayload(peer.index, buf, HEADROOM, payload.length, route);
+  }
+
+  /** This host's candidate endpoints: every non-loopback IPv4 address with the listen port. */
+  localEndpoints(): Endpoint[] {
+    const out: Endpoint[] = [];
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) {
+        if (a.family !== "IPv4" || a.internal) continue;
+        const ip = ipv4ToU32(a.address);
+        if (ip === null || prefixHas(this.config.tun.prefix, ip)) continue;
+        out.push({ ip, port: this.config.node.listenPort });
+      }
+    }
+    return out.slice(0, 8);
+  }
+
+  // ------------------------------------------------------------------ events and timers
+
+  private onWorkerEvent(ev: WorkerEvent): void {
+    const now = Date.now();
+    switch (ev.ev) {
+      case "handshake": {
+        const origin: Origin = { ip: ev.ip, port: ev.port, via: ev.via };
+        this.sessions.onHandshakeMessage(ev.data, origin, originBytes(origin), now);
+        return;
+      }
+      case "control": {
+        const peer = this.peers.get(ev.peer);
+        if (peer) this.mesh.onControl(peer, ev.data, { ip: ev.ip, port: ev.port, via: ev.via }, now);
+        return;
+      }
+      case "need-session": {
+        const peer = this.peers.get(ev.peer);
+        if (peer) this.mesh.onNeedSession(peer, now);
+        return;
+      }
+      case "confirmed": {
+        const peer = this.peers.get(ev.peer);
+        if (peer) this.sessions.onConfirmed(peer);
+        return;
+      }
+      case "relay-refused":
+        this.mesh.onRelayRefused(ev.from, ev.dest, ev.reason);
+        return;
+      case "error":
+        this.log.error("data plane", { error: ev.message });
+        return;
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    try {
+      this.mesh.tick(now);
+      this.sessions.tick(now);
+    } catch (e) {
+      this.log.error("control-plane tick failed", { error: String((e as Error)?.stack ?? e) });
+    }
+  }
+
+  private persist(): void {
+    try {
+      this.persistence.flush(this);
+    } catch (e) {
+      this.counters.inc("state_write_errors");
+      this.log.rateLimited("persist", "cannot write the state database; forwarding continues and state will catch up", {
+        error: String((e as Error)?.message ?? e),
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ reload, snapshot, views
+
+  /** SIGHUP: re-read the config; an invalid one is rejected and the running one kept. */
+  reload(): { ok: boolean; problems?: string[]; added?: string[]; removed?: string[] } {
+    const { config, problems } = loadConfig(this.opts.configPath);
+    if (!config || problems.length > 0) {
+      const lines = problems.map((p) => `${p.file}:${p.line}: ${p.key}: ${p.message}`);
+      this.log.error("reload rejected: the new config is invalid; keeping the running one", { problems: lines });
+      this.persistence.event("reload_rejected", null, null, null, { problems: lines });
+      return { ok: false, problems: lines };
+    }
+    const fixed = ["tun.name", "tun.address", "tun.prefixLen", "node.listenPort", "node.stateDir", "node.networkId"] as const;
+    const changed = fixed.filter((k) => get(config, k) !== get(this.config, k));
+    if (changed.length > 0) {
+      const msg = `reload cannot change ${changed.join(", ")}: restart the daemon for that`;
+      this.log.error(msg);
+      return { ok: false, problems: [msg] };
+    }
+    this.config = config;
+    this.applyPolicy();
+    const diff = this.syncPeers(config);
+    this.installRoutes();
+    this.mesh.onReload(Date.now());
+    this.persistence.event("config_reloaded", null, null, null, diff);
+    this.log.info("config reloaded", diff);
+    return { ok: true, ...diff };
+  }
+
+  viewsNow(): DaemonViews {
+    return buildViews(this);
+  }
+
+  snapshot(outFile?: string): { id: number; file: string | null } {
+    return writeSnapshot(this, outFile);
+  }
+
+  // ------------------------------------------------------------------ stop
+
+  stop(reason = "stop requested"): Promise<void> {
+    this.stopPromise ??= this.doStop(reason);
+    return this.stopPromise;
+  }
+
+  private async doStop(reason: string): Promise<void> {
+    this.phase = "stopping";
+    this.log.info("stopping", { reason });
+    if (this.timer) clearInterval(this.timer);
+    if (this.persistTimer) clearInterval(this.persistTimer);
+    await this.control?.close();
+    await this.dataplane?.stop();
+    try {
+      this.persistence?.flush(this);
+      this.persistence?.event("daemon_stopped", null, null, null, { reason });
+      this.persistence?.flush(this);
+    } catch (e) {
+      this.log.error("final state write failed", { error: String(e) });
+    }
+    if (this.nl && this.config) {
+      for (const r of this.installedRoutes) this.nl.delRoute(r.addr, r.len, this.config.tun.name);
+      if (this.tunFd >= 0) closeFd(this.tunFd);
+      this.nl.deleteLink(this.config.tun.name);
+      this.persistence?.recordInstalled(null);
+      this.nl.close();
+    }
+    if (this.udpFd >= 0) closeFd(this.udpFd);
+    this.store?.close();
+    this.phase = "stopped";
+    this.log.info("stopped");
+  }
+}
+
+/** Run in the foreground until a signal stops it; returns the exit code. */
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const d = new Daemon(opts);
+  try {
+    await d.start();
+  } catch (e) {
+    d.log.error(String((e as Error)?.message ?? e));
+    await d.stop("start failed").catch(() => {});
+    return 1;
+  }
+  const done = new Promise<number>((resolve) => {
+    const stop = (sig: string) => () => d.stop(`signal ${sig}`).then(() => resolve(0));
+    process.on("SIGTERM", stop("SIGTERM"));
+    process.on("SIGINT", stop("SIGINT"));
+    process.on("SIGHUP", () => d.reload());
+    process.on("SIGUSR1", () => {
+      try {
+        const s = d.snapshot();
+        d.log.info("snapshot written", { id: s.id });
+      } catch (e) {
+        d.log.error("snapshot failed", { error: String(e) });
+      }
+    });
+  });
+  return done;
+}
+
+function endpointOf(e: { host: string; port: number }): Endpoint | null {
+  const ip = resolveHost(e.host);
+  return ip === null ? null : { ip, port: e.port };
+}
+
+function ipv4ToU32(s: string): number | null {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (!m) return null;
+  return ((+m[1]! << 24) | (+m[2]! << 16) | (+m[3]! << 8) | +m[4]!) >>> 0;
+}
+
+function prefixHas(p: { addr: number; len: number }, ip: number): boolean {
+  const mask = p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) >>> 0;
+  return ((ip & mask) >>> 0) === p.addr >>> 0;
+}
+
+/** The bytes a cookie is bound to: source ip and port (WireGuard binds mac2 to the sender's address). */
+function originBytes(o: Origin): Uint8Array {
+  const b = new Uint8Array(6);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, o.via >= 0 ? 0xffffffff - o.via : o.ip);
+  dv.setUint16(4, o.port);
+  return b;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function get(obj: unknown, path: string): unknown {
+  return path.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
+}
+
+export { MAX_PEERS };

@@ -1,0 +1,444 @@
+// Mesh glue: connects the path selector and the control messages to the daemon's sessions and
+// data-plane tables. Decisions live in src/mesh (pure, tested with a fake clock); this file only
+// feeds them events and carries out the actions they return.
+
+import {
+  CTRL,
+  decodeControl,
+  encodeClaim,
+  encodeEndpoints,
+  encodeLookup,
+  encodeProbe,
+  encodeProbeReply,
+  encodeRegister,
+  encodeRelayRefused,
+  type ControlMessage,
+} from "../mesh/messages.ts";
+import { signClaim, verifyClaim } from "../mesh/claims.ts";
+import { EndpointRegistry } from "../mesh/registry.ts";
+import { PathSelector, type PathAction, type PathView } from "../mesh/paths.ts";
+import {
+  P_EP_IP,
+  P_EP_PORT,
+  P_RX_SRC_IP,
+  P_RX_SRC_PORT,
+  P_RX_VIA,
+  P_VIA,
+  PC_RX_DIRECT,
+  PC_RX_RELAYED,
+  PC_STRIDE,
+  PC_TX_PACKETS,
+} from "../dataplane/tables.ts";
+import type { Daemon } from "./daemon.ts";
+import type { Endpoint, PeerRecord } from "./peer-set.ts";
+import { fmtOrigin, type Origin } from "./sessions.ts";
+
+const REGISTER_EVERY_MS = 15_000;
+const BOOTSTRAP_KEEPALIVE_MS = 15_000; // keeps NAT mappings towards bootstrap/relay peers open
+
+interface Seen {
+  rxDirect: number;
+  rxRelayed: number;
+  tx: number;
+}
+
+export class Mesh {
+  readonly paths: PathSelector;
+  readonly registry = new EndpointRegistry({ ttlMs: 90_000 });
+  private readonly seen = new Map<number, Seen>();
+  private lastRegister = 0;
+  /** Path class learned for a peer whose direct endpoint came from signaling (for the view). */
+  private readonly claimed = new Set<number>();
+
+  constructor(private readonly d: Daemon) {
+    const pol = d.config.policy;
+    this.paths = new PathSelector({ allowRelay: pol.allowRelay, allowSignalingUpgrade: pol.allowSignalingUpgrade }, timingsFromEnv());
+  }
+
+  private get now(): number {
+    return Date.now();
+  }
+
+  start(now: number): void {
+    const last = this.d.persistence;
+    const lastPaths = last.lastPaths();
+    for (const peer of this.d.peers.all()) this.addPeer(peer, lastPaths.get(peer.id) ?? null);
+    this.updateRelays();
+    // Sessions with bootstrap and relay peers are kept up from the start: registration,
+    // lookups and relaying all ride on them. Others start on first packet, or now when we have a
+    // last good path from a previous run (warm restart).
+    for (const peer of this.d.peers.all()) {
+      if (peer.bootstrap || peer.relayCapable || lastPaths.has(peer.id)) {
+        this.d.sessions.want(peer, now);
+        if (peer.bootstrap || peer.relayCapable) this.d.sessions.setPersistentKeepalive(peer, BOOTSTRAP_KEEPALIVE_MS);
+      }
+    }
+  }
+
+  private addPeer(peer: PeerRecord, last: { cls: string; endpoint: string | null; via: string | null } | null): void {
+    const lastGood = last && last.cls !== "none" ? { cls: last.cls as PathView["cls"], endpoint: parseEndpoint(last.endpoint), via: last.via } : null;
+    this.paths.addPeer(peer.id, { staticEndpoint: peer.staticEndpoint, lastGood, relayCapable: peer.relayCapable });
+    this.apply(peer, this.paths.view(peer.id));
+  }
+
+  removePeer(peer: PeerRecord): void {
+    this.paths.removePeer(peer.id);
+    this.seen.delete(peer.index);
+    this.updateRelays();
+  }
+
+  onReload(now: number): void {
+    for (const peer of this.d.peers.all()) {
+      if (!this.seen.has(peer.index) && !this.pathsHas(peer)) {
+        this.addPeer(peer, null);
+        if (peer.bootstrap || peer.relayCapable) this.d.sessions.want(peer, now);
+      }
+    }
+    this.updateRelays();
+  }
+
+  private pathsHas(peer: PeerRecord): boolean {
+    try {
+      this.paths.view(peer.id);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // ------------------------------------------------------------------ events from sessions/worker
+
+  onSession(peer: PeerRecord, _role: "initiator" | "responder", origin: Origin): void {
+    const now = this.now;
+    this.paths.onAuthenticated(peer.id, origin.via >= 0 ? { via: this.idOf(origin.via) } : { endpoint: { ip: origin.ip, port: origin.port } }, now);
+    this.d.log.info("session up", { peer: peer.name, from: fmtOrigin(origin) });
+    if (!peer.wireguardOnly) this.sendClaim(peer);
+    if (peer.bootstrap) this.register(peer);
+    if (peer.relayCapable) this.updateRelays();
+    this.runActions(this.paths.tick(now));
+  }
+
+  onGiveUp(peer: PeerRecord): void {
+    this.d.log.warn("handshake gave up", { peer: peer.name });
+    this.d.persistence.event("handshake_gave_up", peer.id, null, null, null);
+  }
+
+  onNeedSession(peer: PeerRecord, now: number): void {
+    this.d.sessions.want(peer, now);
+  }
+
+  onRelayRefused(from: number, dest: Uint8Array, reason: number): void {
+    const peer = this.d.peers.get(from);
+    if (!peer) return;
+    this.d.log.rateLimited(`relay-refused-${from}`, "relay request refused", { from: peer.name, reason });
+    this.d.sendPayload(peer, encodeRelayRefused(dest, reason));
+  }
+
+  onControl(peer: PeerRecord, data: Uint8Array, origin: Origin, now: number): void {
+    const msg = decodeControl(data);
+    if (!msg) {
+      this.d.counters.inc("drop_control_malformed", peer.id);
+      return;
+    }
+    this.d.counters.inc(`control_${msg.type}_in`);
+    this.handle(peer, msg, origin, now);
+  }
+
+  private handle(peer: PeerRecord, msg: ControlMessage, origin: Origin, now: number): void {
+    switch (msg.type) {
+      case "claim": {
+        const r = verifyClaim(msg.bytes, {
+          networkId: this.d.config.node.networkId,
+          nowMs: now,
+          lookup: (pub) => {
+            const p = this.d.peers.all().find((x) => x.ed25519 && Buffer.compare(Buffer.from(x.ed25519), Buffer.from(pub)) === 0);
+            return p ? { prefix: p.prefix } : null;
+          },
+        });
+        if (!r.ok) {
+          this.d.counters.inc(`claim_rejected_${r.reason}`, peer.id);
+          this.d.log.rateLimited(`claim-${peer.index}`, "membership claim rejected", { peer: peer.name, reason: r.reason });
+          return;
+        }
+        if (peer.ed25519 && Buffer.compare(Buffer.from(peer.ed25519), Buffer.from(r.publicKey)) !== 0) {
+          this.d.counters.inc("claim_rejected_wrong_sender", peer.id);
+          return;
+        }
+        this.claimed.add(peer.index);
+        this.d.counters.inc("claims_accepted", peer.id);
+        return;
+      }
+      case "register": {
+        if (origin.via >= 0) return; // a reflexive endpoint is only meaningful when seen directly
+        this.registry.register(peer.x25519, { ip: origin.ip, port: origin.port }, msg.endpoints, now);
+        this.d.counters.inc("registrations", peer.id);
+        return;
+      }
+      case "lookup": {
+        const target = this.d.peers.byX25519(msg.target);
+        const eps = target ? this.registry.lookup(target.x25519, now) : [];
+        this.d.sendPayload(peer, encodeEndpoints(msg.requestId, msg.target, false, eps));
+        if (target && eps.length > 0) {
+          // Tell the target about the requester at the same time, so both sides punch together.
+          const mine = this.registry.lookup(peer.x25519, now);
+          if (mine.length > 0) this.d.sendPayload(target, encodeEndpoints(msg.requestId, peer.x25519, true, mine));
+          this.d.counters.inc("punch_coordinations");
+        }
+        return;
+      }
+      case "endpoints": {
+        const subject = this.d.peers.byX25519(msg.subject);
+        if (!subject || subject.index === peer.index) return;
+        if (!peer.bootstrap) {
+          this.d.counters.inc("drop_endpoints_from_non_bootstrap", peer.id);
+          return;
+        }
+        if (msg.endpoints.length === 0) return;
+        this.paths.onSignaled(subject.id, msg.endpoints, now);
+        this.runActions(this.paths.tick(now));
+        return;
+      }
+      case "probe": {
+        const route = origin.via >= 0 ? { ip: 0, port: 0, via: origin.via } : { ip: origin.ip, port: origin.port, via: -1 };
+        this.d.sendPayload(peer, encodeProbeReply(msg.probeId, msg.sentAt), route);
+        return;
+      }
+      case "probe_reply": {
+        const waiter = this.pingWaiters.get(msg.probeId);
+        if (waiter) waiter(now);
+        else this.paths.onProbeReply(peer.id, msg.probeId, now);
+        return;
+      }
+      case "relay_refused": {
+        this.d.counters.inc("relay_refused_received", peer.id);
+        this.d.log.rateLimited(`relay-refused-in-${peer.index}`, "relay refused our packet", { relay: peer.name, reason: msg.reason });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------------ timers
+
+  tick(now: number): void {
+    const v = this.d.views;
+    for (const peer of this.d.peers.all()) {
+      const c = peer.index * PC_STRIDE;
+      const s = this.seen.get(peer.index) ?? { rxDirect: 0, rxRelayed: 0, tx: 0 };
+      const rxDirect = v.peerCounters[c + PC_RX_DIRECT]!;
+      const rxRelayed = v.peerCounters[c + PC_RX_RELAYED]!;
+      const tx = v.peerCounters[c + PC_TX_PACKETS]!;
+      if (rxDirect !== s.rxDirect) {
+        const ip = v.peer(peer.index, P_RX_SRC_IP) >>> 0;
+        const port = v.peer(peer.index, P_RX_SRC_PORT);
+        this.paths.onAuthenticated(peer.id, { endpoint: { ip, port } }, now);
+      }
+      if (rxRelayed !== s.rxRelayed) {
+        const via = v.peer(peer.index, P_RX_VIA);
+        if (via >= 0) this.paths.onAuthenticated(peer.id, { via: this.idOf(via) }, now);
+      }
+      if (tx !== s.tx) this.paths.onTraffic(peer.id, now);
+      this.seen.set(peer.index, { rxDirect, rxRelayed, tx });
+    }
+    if (now - this.lastRegister >= REGISTER_EVERY_MS) {
+      this.lastRegister = now;
+      for (const peer of this.d.peers.all()) if (peer.bootstrap && this.d.sessions.hasSession(peer)) this.register(peer);
+      this.registry.expire(now);
+    }
+    this.runActions(this.paths.tick(now));
+  }
+
+  private runActions(actions: PathAction[]): void {
+    const now = this.now;
+    for (const a of actions) {
+      const peer = this.d.peers.byPeerId(a.peer);
+      if (!peer) continue;
+      switch (a.kind) {
+        case "probe": {
+          const route = a.via !== null ? { ip: 0, port: 0, via: this.indexOf(a.via) } : a.endpoint ? { ip: a.endpoint.ip, port: a.endpoint.port, via: -1 } : undefined;
+          if (route && route.via === -2) break;
+          if (!this.d.sendPayload(peer, encodeProbe(a.probeId, now), route)) {
+            // No session yet: a handshake is the probe.
+            if (route) this.d.sessions.initiate(peer, now, route);
+            else this.d.sessions.want(peer, now);
+          }
+          break;
+        }
+        case "lookup": {
+          const target = peer.x25519;
+          for (const b of this.d.peers.all()) {
+            if (b.bootstrap && b.index !== peer.index && this.d.sessions.hasSession(b)) {
+              this.d.sendPayload(b, encodeLookup((Math.random() * 0xffffffff) >>> 0, target));
+              this.d.counters.inc("lookups_sent");
+            }
+          }
+          break;
+        }
+        case "punch": {
+          this.d.counters.inc("punch_attempts", peer.id);
+          for (const ep of a.endpoints) {
+            const route = { ip: ep.ip, port: ep.port, via: -1 };
+            if (!this.d.sendPayload(peer, encodeProbe((Math.random() * 0xffffffff) >>> 0, now), route)) {
+              this.d.sessions.initiate(peer, now, route);
+            }
+          }
+          break;
+        }
+        case "switch": {
+          this.apply(peer, a.to);
+          this.d.log.info("path change", { peer: peer.name, from: a.from.cls, to: a.to.cls, reason: a.reason, endpoint: fmtEp(a.to.endpoint), via: a.to.via });
+          this.d.persistence.event("path_change", peer.id, a.from.cls, a.to.cls, { reason: a.reason, endpoint: fmtEp(a.to.endpoint), via: a.to.via });
+          if (a.from.cls !== "none" && rank(a.to.cls) < rank(a.from.cls)) this.d.counters.inc("fallback_transitions", peer.id);
+          if (a.to.cls === "relay") this.d.counters.inc("relay_usage", peer.id);
+          if (peer.relayCapable) this.updateRelays();
+          break;
+        }
+      }
+    }
+  }
+
+  /** Install a path view in the data-plane table. */
+  private apply(peer: PeerRecord, view: PathView): void {
+    const v = this.d.views;
+    if (view.cls === "relay" && view.via) {
+      const relay = this.indexOf(view.via);
+      if (relay >= 0) {
+        v.setPeer(peer.index, P_VIA, relay);
+        return;
+      }
+    }
+    v.setPeer(peer.index, P_VIA, -1);
+    if (view.endpoint) {
+      v.setPeer(peer.index, P_EP_IP, view.endpoint.ip);
+      v.setPeer(peer.index, P_EP_PORT, view.endpoint.port);
+    }
+  }
+
+  /** Relay-capable peers we can use right now: a live session on a direct path. */
+  private updateRelays(): void {
+    const relays = this.d.peers
+      .all()
+      .filter((p) => p.relayCapable && this.d.sessions.hasSession(p) && this.d.views.peer(p.index, P_VIA) < 0)
+      .map((p) => p.id);
+    this.paths.setRelays(relays);
+  }
+
+  private sendClaim(peer: PeerRecord): void {
+    const id = this.d.identity;
+    const claim = signClaim(id.seed, id.publicKey, this.d.config.node.networkId, this.d.config.tun.prefix, this.now);
+    this.d.sendPayload(peer, encodeClaim(claim));
+  }
+
+  private register(peer: PeerRecord): void {
+    this.d.sendPayload(peer, encodeRegister(this.d.localEndpoints()));
+  }
+
+  private idOf(index: number): string {
+    return this.d.peers.get(index)?.id ?? `#${index}`;
+  }
+
+  private indexOf(id: string): number {
+    return this.d.peers.byPeerId(id)?.index ?? -2;
+  }
+
+  private readonly pingWaiters = new Map<number, (now: number) => void>();
+
+  /**
+   * `vine ping`: real PROBE messages through the path the data plane would use for `ipText`,
+   * each answered by the peer's daemon with a PROBE_REPLY on the same path.
+   */
+  async ping(ipText: string, count: number, intervalMs: number, timeoutMs: number) {
+    const ip = parseEndpoint(`${ipText}:0`)?.ip;
+    if (ip === undefined) throw new Error(`not an IPv4 address: ${JSON.stringify(ipText)}`);
+    const peer = this.d.peers.all().filter((p) => prefixHas(p.prefix, ip)).sort((a, b) => b.prefix.len - a.prefix.len)[0];
+    if (!peer) throw new Error(`no route to ${ipText}: no allowed peer owns it`);
+    const replies: { seq: number; rtt_ms: number | null; path: string; via: string | null }[] = [];
+    for (let seq = 1; seq <= Math.max(1, Math.min(count, 1000)); seq++) {
+      if (!this.d.sessions.hasSession(peer)) {
+        this.d.sessions.want(peer, Date.now());
+        await waitUntil(() => this.d.sessions.hasSession(peer), timeoutMs);
+      }
+      const view = this.pathOf(peer);
+      const probeId = (Math.random() * 0xffffffff) >>> 0;
+      const sentAt = performance.now();
+      const got = new Promise<number | null>((resolve) => {
+        const t = setTimeout(() => {
+          this.pingWaiters.delete(probeId);
+          resolve(null);
+        }, timeoutMs);
+        this.pingWaiters.set(probeId, () => {
+          clearTimeout(t);
+          this.pingWaiters.delete(probeId);
+          resolve(performance.now() - sentAt);
+        });
+      });
+      const sent = this.d.sendPayload(peer, encodeProbe(probeId, Date.now()));
+      const rtt = sent ? await got : null;
+      if (!sent) this.pingWaiters.delete(probeId);
+      replies.push({ seq, rtt_ms: rtt === null ? null : Math.round(rtt * 1000) / 1000, path: view.cls, via: view.cls === "relay" ? view.via : null });
+      if (seq < count) await Bun.sleep(intervalMs);
+    }
+    const ok = replies.filter((r) => r.rtt_ms !== null);
+    return {
+      target: ipText,
+      peer_id: peer.id,
+      name: peer.name,
+      sent: replies.length,
+      received: ok.length,
+      replies,
+    };
+  }
+
+  /** What the operator sees for a peer's path. */
+  pathOf(peer: PeerRecord): PathView {
+    return this.paths.view(peer.id);
+  }
+
+  stats(): { fallbackTransitions: number; promotions: number; relayUsage: number } {
+    return this.paths.stats();
+  }
+}
+
+function prefixHas(p: { addr: number; len: number }, ip: number): boolean {
+  const mask = p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) >>> 0;
+  return ((ip & mask) >>> 0) === p.addr >>> 0;
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await Bun.sleep(20);
+  }
+  return cond();
+}
+
+function rank(c: string): number {
+  return c === "direct" ? 3 : c === "signaling_then_direct" ? 2 : c === "relay" ? 1 : 0;
+}
+
+function fmtEp(e: Endpoint | null): string | null {
+  if (!e) return null;
+  return `${(e.ip >>> 24) & 255}.${(e.ip >>> 16) & 255}.${(e.ip >>> 8) & 255}.${e.ip & 255}:${e.port}`;
+}
+
+function parseEndpoint(s: string | null): Endpoint | null {
+  if (!s) return null;
+  const m = /^(?:udp:\/\/)?(\d+)\.(\d+)\.(\d+)\.(\d+):(\d+)$/.exec(s);
+  if (!m) return null;
+  return { ip: ((+m[1]! << 24) | (+m[2]! << 16) | (+m[3]! << 8) | +m[4]!) >>> 0, port: +m[5]! };
+}
+
+/** Path timings may be tightened by tests through VINE_TEST_PATH_TIMINGS (JSON). */
+function timingsFromEnv(): Record<string, number> | undefined {
+  const raw = process.env.VINE_TEST_PATH_TIMINGS;
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as Record<string, number>;
+  } catch {
+    return undefined;
+  }
+}
+
+export { fmtEp, parseEndpoint };

@@ -1,0 +1,236 @@
+// Durable state: what the daemon writes to SQLite and reads back at start (warm restart).
+//
+// Writes are batched: the daemon calls flush() about once a second (and at stop), and each flush
+// is one transaction, so a crash loses at most the last second and never leaves half a batch.
+// Events are queued as they happen and written with the next flush.
+
+import { desc, eq, sql } from "drizzle-orm";
+import type { StateStore } from "../state/db.ts";
+import * as schema from "../state/schema.ts";
+import type { VineConfig } from "../config/index.ts";
+import type { Daemon } from "./daemon.ts";
+import type { PeerRecord } from "./peer-set.ts";
+import type { Log } from "./log.ts";
+import type { SnapshotDocument, SnapshotFile } from "./snapshot.ts";
+
+interface QueuedEvent {
+  at: number;
+  kind: string;
+  peerId: string | null;
+  fromPath: string | null;
+  toPath: string | null;
+  detail: string | null;
+}
+
+export interface InstalledState {
+  pid: number;
+  tun: string;
+  routes: string[];
+}
+
+export class Persistence {
+  private readonly queue: QueuedEvent[] = [];
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly log: Log,
+  ) {}
+
+  private get db() {
+    return this.store.db;
+  }
+
+  // ------------------------------------------------------------------ start-up reads
+
+  loadCounters(): { scope: string; name: string; value: number }[] {
+    return this.db.select({ scope: schema.counters.scope, name: schema.counters.name, value: schema.counters.value }).from(schema.counters).all();
+  }
+
+  /** Last good path per peer: the warm-restart hint (endpoint first, without waiting for bootstrap). */
+  lastPaths(): Map<string, { cls: string; endpoint: string | null; via: string | null }> {
+    const rows = this.db.select().from(schema.peers).all();
+    const out = new Map<string, { cls: string; endpoint: string | null; via: string | null }>();
+    for (const r of rows) {
+      if (r.lastPath && r.lastPath !== "none" && (r.lastEndpoint || r.lastVia)) out.set(r.peerId, { cls: r.lastPath, endpoint: r.lastEndpoint ?? null, via: r.lastVia ?? null });
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ daemon bookkeeping (key/value)
+
+  private setKv(key: string, value: string): void {
+    const now = Date.now();
+    this.db
+      .insert(schema.daemon)
+      .values({ key, value, updatedAt: now })
+      .onConflictDoUpdate({ target: schema.daemon.key, set: { value, updatedAt: now } })
+      .run();
+  }
+
+  private getKv(key: string): string | null {
+    return this.db.select().from(schema.daemon).where(eq(schema.daemon.key, key)).get()?.value ?? null;
+  }
+
+  recordStart(pid: number, config: VineConfig): void {
+    this.setKv("last_start", JSON.stringify({ pid, at: Date.now(), node: config.node.name, config: config.file }));
+  }
+
+  /** What this run installed in the kernel, so the next start can clean up after a crash. */
+  recordInstalled(state: Omit<InstalledState, "pid"> | null): void {
+    this.setKv("installed", JSON.stringify(state ? { pid: process.pid, ...state } : null));
+  }
+
+  previousInstall(): InstalledState | null {
+    try {
+      return JSON.parse(this.getKv("installed") ?? "null") as InstalledState | null;
+    } catch {
+      return null;
+    }
+  }
+
+  // ------------------------------------------------------------------ config-derived rows
+
+  savePeers(peers: PeerRecord[], config: VineConfig): void {
+    const now = Date.now();
+    const ids = new Set(peers.map((p) => p.id));
+    this.store.sqlite.transaction(() => {
+      for (const p of peers) {
+        const row = {
+          peerId: p.id,
+          name: p.name,
+          prefix: p.prefix.text,
+          source: "config",
+          relayCapable: p.relayCapable ? 1 : 0,
+          wireguardOnly: p.wireguardOnly ? 1 : 0,
+          staticEndpoint: p.staticEndpointText,
+          updatedAt: now,
+        };
+        this.db
+          .insert(schema.peers)
+          .values(row)
+          .onConflictDoUpdate({ target: schema.peers.peerId, set: { name: row.name, prefix: row.prefix, source: row.source, relayCapable: row.relayCapable, wireguardOnly: row.wireguardOnly, staticEndpoint: row.staticEndpoint, updatedAt: now } })
+          .run();
+      }
+      // Peers no longer in the config are removed with their session rows; their events stay.
+      for (const r of this.db.select({ peerId: schema.peers.peerId }).from(schema.peers).all()) {
+        if (!ids.has(r.peerId)) {
+          this.db.delete(schema.sessions).where(eq(schema.sessions.peerId, r.peerId)).run();
+          this.db.delete(schema.peers).where(eq(schema.peers.peerId, r.peerId)).run();
+        }
+      }
+      void config;
+    })();
+  }
+
+  saveRoutes(config: VineConfig, peers: PeerRecord[]): void {
+    const now = Date.now();
+    this.store.sqlite.transaction(() => {
+      this.db.delete(schema.routes).run();
+      this.db.insert(schema.routes).values({ prefix: config.tun.prefix.text, peerId: null, kind: "local", installed: 1, updatedAt: now }).run();
+      for (const p of peers) this.db.insert(schema.routes).values({ prefix: p.prefix.text, peerId: p.id, kind: "peer", installed: 1, updatedAt: now }).run();
+    })();
+  }
+
+  // ------------------------------------------------------------------ events
+
+  event(kind: string, peerId: string | null, fromPath: string | null, toPath: string | null, detail: unknown): void {
+    this.queue.push({ at: Date.now(), kind, peerId, fromPath, toPath, detail: detail === null || detail === undefined ? null : JSON.stringify(detail) });
+    if (this.queue.length > 10_000) this.queue.splice(0, this.queue.length - 10_000);
+  }
+
+  recentEvents(limit: number): SnapshotDocument["events"] {
+    return this.db
+      .select()
+      .from(schema.events)
+      .orderBy(desc(schema.events.id))
+      .limit(limit)
+      .all()
+      .reverse()
+      .map((e) => ({ at: new Date(e.at).toISOString(), kind: e.kind, peer_id: e.peerId ?? null, from_path: e.fromPath ?? null, to_path: e.toPath ?? null, detail: e.detail ? safeJson(e.detail) : null }));
+  }
+
+  saveSnapshot(s: SnapshotFile): number {
+    const r = this.db
+      .insert(schema.snapshots)
+      .values({ createdAt: Date.parse(s.document.created_at), signer: s.signer, document: JSON.stringify(s.document), signature: s.signature })
+      .returning({ id: schema.snapshots.id })
+      .get();
+    return r.id;
+  }
+
+  // ------------------------------------------------------------------ the periodic batch
+
+  flush(d: Daemon): void {
+    const now = Date.now();
+    const views = d.viewsNow();
+    const counters = d.counters.snapshot();
+    const events = this.queue.splice(0);
+    try {
+      this.store.sqlite.transaction(() => {
+        for (const e of events) this.db.insert(schema.events).values(e).run();
+        for (const [scope, m] of counters) {
+          for (const [name, value] of m) {
+            this.db
+              .insert(schema.counters)
+              .values({ scope, name, value, updatedAt: now })
+              .onConflictDoUpdate({ target: [schema.counters.scope, schema.counters.name], set: { value, updatedAt: now } })
+              .run();
+          }
+        }
+        for (const s of views.sessions) {
+          const hs = s.last_handshake ? Date.parse(s.last_handshake) : null;
+          const row = {
+            peerId: s.peer_id,
+            path: s.path,
+            endpoint: s.endpoint,
+            via: s.via,
+            lastHandshake: hs,
+            rttMs: s.rtt_ms,
+            rxBytes: s.rx_bytes,
+            txBytes: s.tx_bytes,
+            rxPackets: s.rx_packets,
+            txPackets: s.tx_packets,
+            updatedAt: now,
+          };
+          this.db
+            .insert(schema.sessions)
+            .values({ ...row, establishedAt: hs })
+            .onConflictDoUpdate({ target: schema.sessions.peerId, set: row })
+            .run();
+        }
+        for (const p of views.peers) {
+          const s = views.sessions.find((x) => x.peer_id === p.peer_id);
+          if (!s || s.path === "none") {
+            this.db.update(schema.peers).set({ lastSeen: p.last_seen ? Date.parse(p.last_seen) : sql`last_seen`, updatedAt: now }).where(eq(schema.peers.peerId, p.peer_id)).run();
+            continue;
+          }
+          this.db
+            .update(schema.peers)
+            .set({
+              lastEndpoint: s.endpoint,
+              lastPath: s.path,
+              lastVia: s.via,
+              lastSeen: p.last_seen ? Date.parse(p.last_seen) : null,
+              lastHandshake: s.last_handshake ? Date.parse(s.last_handshake) : null,
+              updatedAt: now,
+            })
+            .where(eq(schema.peers.peerId, p.peer_id))
+            .run();
+        }
+        this.setKv("phase", JSON.stringify({ phase: d.phase, pid: process.pid, at: now, started_at: d.startedAt }));
+      })();
+    } catch (e) {
+      // Keep the events for the next attempt (disk full, read-only directory...).
+      this.queue.unshift(...events);
+      throw e;
+    }
+  }
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,392 @@
+// WireGuard sessions on the main thread: handshakes (as initiator and responder), cookies under
+// load, keypair lifetimes, rekeying and keepalives. Transport data itself never comes here: the
+// data-plane worker encrypts and decrypts it with the keys this module publishes.
+
+import { Handshaker, type InitiatorPending, type SessionKeys } from "../wg/handshake.ts";
+import { CookieChecker, CookieJar } from "../wg/cookie.ts";
+import { tai64nCompare } from "../wg/tai64n.ts";
+import {
+  KEEPALIVE_TIMEOUT,
+  REJECT_AFTER_TIME,
+  REKEY_AFTER_TIME,
+  REKEY_ATTEMPT_TIME,
+  REKEY_TIMEOUT,
+  scaled,
+} from "../wg/constants.ts";
+import {
+  K_LOCAL_INDEX,
+  K_PEER,
+  K_STATE,
+  K_STRIDE,
+  KS_ACTIVE,
+  KS_FREE,
+  KS_RECV_ONLY,
+  P_CURRENT,
+  P_STRIDE,
+  P_WANT_HANDSHAKE,
+  PC_LAST_RX_MS,
+  PC_LAST_TX_MS,
+  PC_STRIDE,
+  SLOT_MASK,
+  type TableViews,
+} from "../dataplane/tables.ts";
+import { SlotAllocator } from "./slots.ts";
+import type { PeerRecord, PeerSet } from "./peer-set.ts";
+import type { Counters } from "./counters.ts";
+import type { Log } from "./log.ts";
+
+/** Where a handshake message came from, and so where its answer goes. */
+export interface Origin {
+  ip: number;
+  port: number;
+  via: number; // relay peer index, -1 when direct
+}
+
+/** What the session layer needs from the daemon: sending bytes and hearing about session events. */
+export interface SessionIo {
+  /** Send a complete WireGuard message to a peer on its current path. */
+  sendToPeer(peer: PeerRecord, msg: Uint8Array): boolean;
+  /** Send a complete WireGuard message to an explicit origin (answers go back where questions came from). */
+  sendToOrigin(peer: PeerRecord, origin: Origin, msg: Uint8Array): boolean;
+  /** Send an encrypted keepalive (empty transport payload) to a peer. */
+  sendKeepalive(peer: PeerRecord): boolean;
+  post(cmd: import("../dataplane/tables.ts").WorkerCommand): void;
+  /** A handshake completed (either role); `origin` is where the peer's message came from. */
+  onSession(peer: PeerRecord, role: "initiator" | "responder", origin: Origin): void;
+  /** The handshake gave up after REKEY_ATTEMPT_TIME. */
+  onGiveUp(peer: PeerRecord): void;
+}
+
+interface Pending {
+  pending: InitiatorPending;
+  slot: number;
+  localIndex: number;
+  sentAt: number;
+}
+
+interface PeerSessionState {
+  pending: Pending | null;
+  firstAttemptAt: number; // 0 when not trying
+  lastTimestamp: Uint8Array | null; // newest accepted TAI64N from this peer (replay protection)
+  lastHandshakeAt: number; // wall ms, 0 never
+  lastInitiationSentAt: number;
+  keypairs: Map<number, { createdAt: number; initiator: boolean }>;
+  jar: CookieJar;
+  persistentKeepaliveMs: number; // 0 = off
+  rekeyRequested: boolean;
+}
+
+export interface SessionOptions {
+  psk: Uint8Array;
+  /** Above this many handshake messages per second the responder demands cookies (mac2). */
+  underLoadPerSecond: number;
+}
+
+export class SessionManager {
+  private readonly hs: Handshaker;
+  private readonly cookies: CookieChecker;
+  private readonly slots: SlotAllocator;
+  private readonly state = new Map<number, PeerSessionState>();
+  private readonly pendingByIndex = new Map<number, { peer: PeerRecord; p: Pending }>();
+  private handshakeWindowStart = 0;
+  private handshakesInWindow = 0;
+
+  constructor(
+    private readonly v: TableViews,
+    private readonly peers: PeerSet,
+    private readonly local: { privateKey: Uint8Array; publicKey: Uint8Array },
+    private readonly opts: SessionOptions,
+    private readonly io: SessionIo,
+    private readonly counters: Counters,
+    private readonly log: Log,
+  ) {
+    this.hs = new Handshaker(local);
+    this.cookies = new CookieChecker(local.publicKey);
+    this.slots = new SlotAllocator(v);
+  }
+
+  private st(peer: PeerRecord): PeerSessionState {
+    let s = this.state.get(peer.index);
+    if (!s) {
+      s = {
+        pending: null,
+        firstAttemptAt: 0,
+        lastTimestamp: null,
+        lastHandshakeAt: 0,
+        lastInitiationSentAt: 0,
+        keypairs: new Map(),
+        jar: new CookieJar(peer.x25519),
+        persistentKeepaliveMs: 0,
+        rekeyRequested: false,
+      };
+      this.state.set(peer.index, s);
+    }
+    return s;
+  }
+
+  lastHandshakeAt(peer: PeerRecord): number {
+    return this.state.get(peer.index)?.lastHandshakeAt ?? 0;
+  }
+
+  hasSession(peer: PeerRecord): boolean {
+    const slot = this.v.peer(peer.index, P_CURRENT);
+    return slot >= 0 && Atomics.load(this.v.keypairs, slot * K_STRIDE + K_STATE) === KS_ACTIVE;
+  }
+
+  setPersistentKeepalive(peer: PeerRecord, ms: number): void {
+    this.st(peer).persistentKeepaliveMs = ms;
+  }
+
+  /** Start (or keep) trying to reach a peer. */
+  want(peer: PeerRecord, now: number): void {
+    const s = this.st(peer);
+    if (s.firstAttemptAt === 0) s.firstAttemptAt = now;
+    if (!s.pending || now - s.pending.sentAt >= scaled(REKEY_TIMEOUT)) this.initiate(peer, now);
+  }
+
+  /** Send a fresh initiation now (used for punching to a new candidate path too). */
+  initiate(peer: PeerRecord, now: number, origin?: Origin): void {
+    const s = this.st(peer);
+    if (s.pending) this.dropPending(s.pending);
+    const r = this.slots.reserve();
+    if (!r) {
+      this.counters.inc("handshake_slots_exhausted");
+      return;
+    }
+    const { message, pending } = this.hs.createInitiation(peer.x25519, this.opts.psk, r.localIndex, s.jar.cookie(now));
+    const p: Pending = { pending, slot: r.slot, localIndex: r.localIndex, sentAt: now };
+    s.pending = p;
+    s.lastInitiationSentAt = now;
+    if (s.firstAttemptAt === 0) s.firstAttemptAt = now;
+    this.pendingByIndex.set(r.localIndex, { peer, p });
+    const sent = origin ? this.io.sendToOrigin(peer, origin, message) : this.io.sendToPeer(peer, message);
+    if (sent) this.counters.inc("handshake_initiations_sent", peer.id);
+  }
+
+  private dropPending(p: Pending): void {
+    this.pendingByIndex.delete(p.localIndex);
+    this.slots.release(p.slot);
+  }
+
+  /** A handshake message (type 1, 2 or 3) handed over by the worker. */
+  onHandshakeMessage(msg: Uint8Array, origin: Origin, srcAddr: Uint8Array, now: number): void {
+    const type = msg[0];
+    if (type === 1) this.onInitiation(msg, origin, srcAddr, now);
+    else if (type === 2) this.onResponse(msg, origin, srcAddr, now);
+    else if (type === 3) this.onCookieReply(msg, now);
+  }
+
+  private underLoad(now: number): boolean {
+    if (now - this.handshakeWindowStart >= 1000) {
+      this.handshakeWindowStart = now;
+      this.handshakesInWindow = 0;
+    }
+    this.handshakesInWindow++;
+    return this.handshakesInWindow > this.opts.underLoadPerSecond;
+  }
+
+  /** mac1 always; mac2 (a cookie bound to the source address) when under load. */
+  private admitMacs(msg: Uint8Array, origin: Origin, srcAddr: Uint8Array, now: number): boolean {
+    if (!this.cookies.checkMac1(msg)) {
+      this.counters.inc("handshake_bad_mac1");
+      return false;
+    }
+    if (this.underLoad(now) && !this.cookies.checkMac2(msg, srcAddr, now)) {
+      const senderIndex = new DataView(msg.buffer, msg.byteOffset).getUint32(4, true);
+      const reply = this.cookies.createReply(msg, srcAddr, senderIndex, now);
+      this.io.sendToOrigin(null as unknown as PeerRecord, origin, reply);
+      this.counters.inc("handshake_cookie_replies_sent");
+      return false;
+    }
+    return true;
+  }
+
+  private onInitiation(msg: Uint8Array, origin: Origin, srcAddr: Uint8Array, now: number): void {
+    if (!this.admitMacs(msg, origin, srcAddr, now)) return;
+    const init = this.hs.consumeInitiation(msg);
+    if (!init) {
+      this.counters.inc("handshake_failed");
+      return;
+    }
+    const peer = this.peers.byX25519(init.peerPublic);
+    if (!peer) {
+      this.counters.inc("drop_unauthorized_peer");
+      this.log.rateLimited("unauthorized", `handshake from an identity that is not allow-listed (x25519 ${Buffer.from(init.peerPublic).toString("base64")}) from ${fmtOrigin(origin)}`);
+      return;
+    }
+    const s = this.st(peer);
+    if (s.lastTimestamp && tai64nCompare(init.timestamp, s.lastTimestamp) <= 0) {
+      this.counters.inc("handshake_replayed", peer.id);
+      return;
+    }
+    const r = this.slots.reserve();
+    if (!r) {
+      this.counters.inc("handshake_slots_exhausted");
+      return;
+    }
+    s.lastTimestamp = init.timestamp;
+    const { message, keys } = this.hs.createResponse(init.state, this.opts.psk, r.localIndex, s.jar.cookie(now));
+    this.slots.publish(r.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_RECV_ONLY);
+    this.trackKeypair(peer, r.slot, now, false);
+    this.io.post({ op: "install", peer: peer.index, slot: r.slot, role: "responder" });
+    this.io.sendToOrigin(peer, origin, message);
+    this.counters.inc("handshakes_completed", peer.id);
+    s.lastHandshakeAt = now;
+    this.io.onSession(peer, "responder", origin);
+  }
+
+  private onResponse(msg: Uint8Array, origin: Origin, srcAddr: Uint8Array, now: number): void {
+    if (!this.admitMacs(msg, origin, srcAddr, now)) return;
+    const receiver = new DataView(msg.buffer, msg.byteOffset).getUint32(8, true);
+    const entry = this.pendingByIndex.get(receiver);
+    if (!entry) {
+      this.counters.inc("handshake_unexpected_response");
+      return;
+    }
+    const keys: SessionKeys | null = this.hs.consumeResponse(entry.p.pending, this.opts.psk, msg);
+    if (!keys) {
+      this.counters.inc("handshake_failed", entry.peer.id);
+      return;
+    }
+    const { peer, p } = entry;
+    const s = this.st(peer);
+    this.pendingByIndex.delete(receiver);
+    s.pending = null;
+    s.firstAttemptAt = 0;
+    s.lastHandshakeAt = now;
+    s.rekeyRequested = false;
+    this.slots.publish(p.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_ACTIVE);
+    this.trackKeypair(peer, p.slot, now, true);
+    this.io.post({ op: "install", peer: peer.index, slot: p.slot, role: "initiator" });
+    this.counters.inc("handshakes_completed", peer.id);
+    this.io.onSession(peer, "initiator", origin);
+  }
+
+  private onCookieReply(msg: Uint8Array, now: number): void {
+    const receiver = new DataView(msg.buffer, msg.byteOffset).getUint32(4, true);
+    const entry = this.pendingByIndex.get(receiver);
+    if (!entry) return;
+    const s = this.st(entry.peer);
+    if (s.jar.consumeReply(msg, entry.p.pending.mac1, now)) this.counters.inc("handshake_cookie_replies_received", entry.peer.id);
+  }
+
+  private trackKeypair(peer: PeerRecord, slot: number, now: number, initiator: boolean): void {
+    this.st(peer).keypairs.set(slot, { createdAt: now, initiator });
+  }
+
+  /** The worker confirmed a responder keypair (the initiator's first packet arrived). */
+  onConfirmed(peer: PeerRecord): void {
+    const s = this.st(peer);
+    s.firstAttemptAt = 0;
+    if (s.pending) {
+      // The peer's handshake won the race; ours is redundant.
+      this.dropPending(s.pending);
+      s.pending = null;
+    }
+  }
+
+  /** Timers, run every ~50 ms. */
+  tick(now: number): void {
+    for (const peer of this.peers.all()) {
+      const s = this.state.get(peer.index);
+      const want = this.v.peer(peer.index, P_WANT_HANDSHAKE) === 1;
+      if (!s && !want) continue;
+      const st = this.st(peer);
+      this.expireKeypairs(peer, st, now);
+      const current = this.v.peer(peer.index, P_CURRENT);
+      const haveSession = this.hasSession(peer);
+      if (want && !haveSession) {
+        if (st.firstAttemptAt === 0) st.firstAttemptAt = now;
+        if (now - st.firstAttemptAt > scaled(REKEY_ATTEMPT_TIME)) {
+          this.giveUp(peer, st);
+          continue;
+        }
+        if (!st.pending || now - st.pending.sentAt >= scaled(REKEY_TIMEOUT)) this.initiate(peer, now);
+        continue;
+      }
+      if (st.pending && now - st.pending.sentAt >= scaled(REKEY_TIMEOUT)) {
+        // A rekey or an explicit `want` is in flight: retransmit until REKEY_ATTEMPT_TIME.
+        if (st.firstAttemptAt !== 0 && now - st.firstAttemptAt > scaled(REKEY_ATTEMPT_TIME)) this.giveUp(peer, st);
+        else this.initiate(peer, now);
+        continue;
+      }
+      if (!haveSession) continue;
+      const kp = st.keypairs.get(current);
+      const c = peer.index * PC_STRIDE;
+      const lastRx = this.v.peerCounters[c + PC_LAST_RX_MS]!;
+      const lastTx = this.v.peerCounters[c + PC_LAST_TX_MS]!;
+      // Rekey: the initiator of the current keypair renews it after REKEY_AFTER_TIME while in use;
+      // a responder renews it when it nears REJECT_AFTER_TIME (WireGuard §6.2).
+      if (kp && !st.pending) {
+        const age = now - kp.createdAt;
+        const inUse = now - lastTx < scaled(KEEPALIVE_TIMEOUT) || now - lastRx < scaled(KEEPALIVE_TIMEOUT);
+        const limit = kp.initiator ? scaled(REKEY_AFTER_TIME) : scaled(REJECT_AFTER_TIME) - scaled(KEEPALIVE_TIMEOUT) - scaled(REKEY_TIMEOUT);
+        if (inUse && age >= limit) {
+          st.firstAttemptAt = now;
+          this.initiate(peer, now);
+          continue;
+        }
+      }
+      // Passive keepalive: we received data but sent nothing for KEEPALIVE_TIMEOUT.
+      if (lastRx > lastTx && now - lastTx >= scaled(KEEPALIVE_TIMEOUT) && now - lastRx < scaled(KEEPALIVE_TIMEOUT) * 2) {
+        if (this.io.sendKeepalive(peer)) this.v.peerCounters[c + PC_LAST_TX_MS] = now;
+      } else if (st.persistentKeepaliveMs > 0 && now - lastTx >= st.persistentKeepaliveMs) {
+        if (this.io.sendKeepalive(peer)) this.v.peerCounters[c + PC_LAST_TX_MS] = now;
+      }
+    }
+  }
+
+  private giveUp(peer: PeerRecord, st: PeerSessionState): void {
+    if (st.pending) this.dropPending(st.pending);
+    st.pending = null;
+    st.firstAttemptAt = 0;
+    this.io.post({ op: "discard", peer: peer.index });
+    this.counters.inc("handshake_gave_up", peer.id);
+    this.io.onGiveUp(peer);
+  }
+
+  private expireKeypairs(peer: PeerRecord, st: PeerSessionState, now: number): void {
+    for (const [slot, kp] of st.keypairs) {
+      const shared = Atomics.load(this.v.keypairs, slot * K_STRIDE + K_STATE);
+      const stillOurs = shared !== KS_FREE && this.v.keypairs[slot * K_STRIDE + K_PEER] === peer.index;
+      if (!stillOurs) {
+        st.keypairs.delete(slot);
+        continue;
+      }
+      if (now - kp.createdAt >= scaled(REJECT_AFTER_TIME) * 3 || now - kp.createdAt >= scaled(REJECT_AFTER_TIME)) {
+        this.io.post({ op: "expire", slot });
+        st.keypairs.delete(slot);
+      }
+    }
+  }
+
+  /** Forget a removed peer: expire its keypairs and any handshake in flight. */
+  forget(peer: PeerRecord): void {
+    const st = this.state.get(peer.index);
+    if (!st) return;
+    if (st.pending) this.dropPending(st.pending);
+    for (const slot of st.keypairs.keys()) this.io.post({ op: "expire", slot });
+    this.state.delete(peer.index);
+  }
+
+  /** Local index → slot sanity for tests and diagnostics. */
+  slotOf(localIndex: number): number {
+    const slot = localIndex & SLOT_MASK;
+    return this.v.keypairs[slot * K_STRIDE + K_LOCAL_INDEX]! >>> 0 === localIndex >>> 0 ? slot : -1;
+  }
+
+  /** Clear per-peer session memory for a peer-less (plain WireGuard) restart. */
+  keypairCount(peer: PeerRecord): number {
+    return this.state.get(peer.index)?.keypairs.size ?? 0;
+  }
+
+  /** Does the peer have a slot that is currently the data-plane's current one? */
+  currentSlot(peer: PeerRecord): number {
+    return this.v.peers[peer.index * P_STRIDE + P_CURRENT]!;
+  }
+}
+
+export function fmtOrigin(o: Origin): string {
+  if (o.via >= 0) return `relay #${o.via}`;
+  return `${(o.ip >>> 24) & 255}.${(o.ip >>> 16) & 255}.${(o.ip >>> 8) & 255}.${o.ip & 255}:${o.port}`;
+}
