@@ -34,7 +34,7 @@ test: build
 	bash test/run.sh all
 
 demo: build
-	bash examples/multi-pc/demo.sh $(if $(KEEP),--keep,)
+	$(BUN) examples/multi-pc/demo.ts $(if $(KEEP),--keep,)
 
 bench: build
 	bash bench/run.sh
