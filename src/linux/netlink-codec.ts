@@ -215,7 +215,7 @@ export function parseAck(view: DataView, msg: NlMessage): Ack | null {
       if (attrs !== null) message = attrString(view, attrs.get(NLMSGERR_ATTR_MSG));
     }
   }
-  return { errno: -error, message };
+  return { errno: error === 0 ? 0 : -error, message };
 }
 
 export interface LinkInfo {
@@ -307,4 +307,76 @@ export function writeRtmsg(
   view.setUint8(off + 6, f.scope);
   view.setUint8(off + 7, f.type);
   view.setUint32(off + 8, 0, true);
+}
+
+export interface RouteRequest {
+  dst: number;
+  prefixLen: number;
+  oif: number;
+  prefSrc?: number;
+  protocol?: number; // default RTPROT_STATIC
+}
+
+/** RTM_NEWROUTE (replace-or-create, main table, link scope) or RTM_DELROUTE into `w`. */
+export function buildRouteRequest(w: NlWriter, type: typeof RTM_NEWROUTE | typeof RTM_DELROUTE, seq: number, r: RouteRequest): Uint8Array {
+  const adding = type === RTM_NEWROUTE;
+  const flags = NLM_F_REQUEST | NLM_F_ACK | (adding ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+  w.begin(type, flags, seq);
+  const o = w.reserve(RTMSG_LEN);
+  writeRtmsg(w.view, o, adding
+    ? { dstLen: r.prefixLen, table: RT_TABLE_MAIN, protocol: r.protocol ?? RTPROT_STATIC, scope: RT_SCOPE_LINK, type: RTN_UNICAST }
+    : { dstLen: r.prefixLen, table: RT_TABLE_MAIN, protocol: 0, scope: RT_SCOPE_NOWHERE, type: 0 });
+  w.attrU32(RTA_TABLE, RT_TABLE_MAIN);
+  if (r.prefixLen > 0) w.attrIpv4(RTA_DST, r.dst);
+  w.attrU32(RTA_OIF, r.oif);
+  if (adding && r.prefSrc !== undefined) w.attrIpv4(RTA_PREFSRC, r.prefSrc);
+  return w.finish();
+}
+
+/** RTM_NEWADDR (create, exclusive: an existing address answers EEXIST) or RTM_DELADDR into `w`. */
+export function buildAddressRequest(
+  w: NlWriter,
+  type: typeof RTM_NEWADDR | typeof RTM_DELADDR,
+  seq: number,
+  index: number,
+  ip: number,
+  prefixLen: number,
+): Uint8Array {
+  const flags = NLM_F_REQUEST | NLM_F_ACK | (type === RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0);
+  w.begin(type, flags, seq);
+  const o = w.reserve(IFADDRMSG_LEN);
+  w.view.setUint8(o, 2 /* AF_INET */);
+  w.view.setUint8(o + 1, prefixLen);
+  w.view.setUint8(o + 3, RT_SCOPE_UNIVERSE);
+  w.view.setUint32(o + 4, index, true);
+  w.attrIpv4(IFA_LOCAL, ip);
+  w.attrIpv4(IFA_ADDRESS, ip);
+  return w.finish();
+}
+
+/** RTM_NEWLINK changing an existing link: UP flag, MTU, transmit queue length. */
+export function buildSetLinkRequest(
+  w: NlWriter,
+  seq: number,
+  index: number,
+  opts: { up?: boolean; mtu?: number; txqueuelen?: number },
+): Uint8Array {
+  w.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+  const o = w.reserve(IFINFOMSG_LEN);
+  w.view.setInt32(o + 4, index, true);
+  if (opts.up !== undefined) {
+    w.view.setUint32(o + 8, opts.up ? IFF_UP : 0, true);
+    w.view.setUint32(o + 12, IFF_UP, true); // ifi_change: only the UP bit
+  }
+  if (opts.mtu !== undefined) w.attrU32(IFLA_MTU, opts.mtu);
+  if (opts.txqueuelen !== undefined) w.attrU32(IFLA_TXQLEN, opts.txqueuelen);
+  return w.finish();
+}
+
+/** RTM_GETLINK for one name, or RTM_DELLINK by name. */
+export function buildLinkByNameRequest(w: NlWriter, type: typeof RTM_GETLINK | typeof RTM_DELLINK, seq: number, name: string): Uint8Array {
+  w.begin(type, NLM_F_REQUEST | (type === RTM_DELLINK ? NLM_F_ACK : 0), seq);
+  w.reserve(IFINFOMSG_LEN);
+  w.attrString(IFLA_IFNAME, name);
+  return w.finish();
 }

@@ -30,29 +30,16 @@ import {
 } from "../../ffi/libc.ts";
 import {
   IFADDRMSG_LEN,
-  IFA_ADDRESS,
-  IFA_LOCAL,
-  IFF_UP,
   IFINFOMSG_LEN,
-  IFLA_IFNAME,
-  IFLA_MTU,
-  IFLA_TXQLEN,
   NLMSG_DONE,
   NLMSG_ERROR,
   NLM_F_ACK,
-  NLM_F_CREATE,
   NLM_F_DUMP,
-  NLM_F_EXCL,
-  NLM_F_REPLACE,
   NLM_F_REQUEST,
   NlWriter,
   type AddressInfo,
   type LinkInfo,
   type NlMessage,
-  RTA_DST,
-  RTA_OIF,
-  RTA_PREFSRC,
-  RTA_TABLE,
   RTMSG_LEN,
   RTM_DELADDR,
   RTM_DELLINK,
@@ -61,15 +48,14 @@ import {
   RTM_GETLINK,
   RTM_GETROUTE,
   RTM_NEWADDR,
-  RTM_NEWLINK,
   RTM_NEWROUTE,
-  RTN_UNICAST,
-  RTPROT_STATIC,
-  RT_SCOPE_LINK,
-  RT_SCOPE_NOWHERE,
   RT_SCOPE_UNIVERSE,
   RT_TABLE_MAIN,
   type RouteInfo,
+  buildAddressRequest,
+  buildLinkByNameRequest,
+  buildRouteRequest,
+  buildSetLinkRequest,
   parseAck,
   parseAddress,
   parseLink,
@@ -148,9 +134,7 @@ export class Rtnetlink {
 
   /** Interface index of `name`, or null when there is no such interface. */
   linkIndex(name: string): number | null {
-    const w = this.writer.begin(RTM_GETLINK, NLM_F_REQUEST, this.nextSeq());
-    w.reserve(IFINFOMSG_LEN);
-    w.attrString(IFLA_IFNAME, name);
+    buildLinkByNameRequest(this.writer, RTM_GETLINK, this.nextSeq(), name);
     let found: LinkInfo | null = null;
     const e = this.transact(`look up link ${name}`, (view, msg) => {
       found = parseLink(view, msg) ?? found;
@@ -178,15 +162,7 @@ export class Rtnetlink {
   /** Bring a link up or down and set its MTU and transmit queue length. */
   setLink(name: string, opts: { up?: boolean; mtu?: number; txqueuelen?: number }): void {
     const index = this.requireLink(name, "set link");
-    const w = this.writer.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq());
-    const o = w.reserve(IFINFOMSG_LEN);
-    w.view.setInt32(o + 4, index, true);
-    if (opts.up !== undefined) {
-      w.view.setUint32(o + 8, opts.up ? IFF_UP : 0, true);
-      w.view.setUint32(o + 12, IFF_UP, true); // ifi_change: only the UP bit
-    }
-    if (opts.mtu !== undefined) w.attrU32(IFLA_MTU, opts.mtu);
-    if (opts.txqueuelen !== undefined) w.attrU32(IFLA_TXQLEN, opts.txqueuelen);
+    buildSetLinkRequest(this.writer, this.nextSeq(), index, opts);
     const what = [
       opts.up === undefined ? "" : opts.up ? "up" : "down",
       opts.mtu === undefined ? "" : `mtu ${opts.mtu}`,
@@ -199,7 +175,7 @@ export class Rtnetlink {
   addAddress(name: string, ip: number, prefixLen: number): void {
     const operation = `add address ${formatIpv4(ip)}/${prefixLen} dev ${name}`;
     const index = this.requireLink(name, operation);
-    this.writeAddress(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, index, ip, prefixLen);
+    buildAddressRequest(this.writer, RTM_NEWADDR, this.nextSeq(), index, ip, prefixLen);
     this.transact(operation, undefined, [EEXIST]);
   }
 
@@ -208,7 +184,7 @@ export class Rtnetlink {
     const operation = `delete address ${formatIpv4(ip)}/${prefixLen} dev ${name}`;
     const index = this.linkIndex(name);
     if (index === null) return;
-    this.writeAddress(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, index, ip, prefixLen);
+    buildAddressRequest(this.writer, RTM_DELADDR, this.nextSeq(), index, ip, prefixLen);
     this.transact(operation, undefined, [EADDRNOTAVAIL, ENODEV]);
   }
 
@@ -232,19 +208,7 @@ export class Rtnetlink {
   addRoute(dst: number, prefixLen: number, ifname: string, opts: { src?: number; protocol?: number } = {}): void {
     const operation = `add route ${formatIpv4(dst)}/${prefixLen} dev ${ifname}`;
     const index = this.requireLink(ifname, operation);
-    const w = this.writer.begin(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, this.nextSeq());
-    const o = w.reserve(RTMSG_LEN);
-    writeRtmsg(w.view, o, {
-      dstLen: prefixLen,
-      table: RT_TABLE_MAIN,
-      protocol: opts.protocol ?? RTPROT_STATIC,
-      scope: RT_SCOPE_LINK,
-      type: RTN_UNICAST,
-    });
-    w.attrU32(RTA_TABLE, RT_TABLE_MAIN);
-    if (prefixLen > 0) w.attrIpv4(RTA_DST, dst);
-    w.attrU32(RTA_OIF, index);
-    if (opts.src !== undefined) w.attrIpv4(RTA_PREFSRC, opts.src);
+    buildRouteRequest(this.writer, RTM_NEWROUTE, this.nextSeq(), { dst, prefixLen, oif: index, prefSrc: opts.src, protocol: opts.protocol });
     this.transact(operation);
   }
 
@@ -253,12 +217,7 @@ export class Rtnetlink {
     const operation = `delete route ${formatIpv4(dst)}/${prefixLen} dev ${ifname}`;
     const index = this.linkIndex(ifname);
     if (index === null) return; // the link is gone, and its routes with it
-    const w = this.writer.begin(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq());
-    const o = w.reserve(RTMSG_LEN);
-    writeRtmsg(w.view, o, { dstLen: prefixLen, table: RT_TABLE_MAIN, protocol: 0, scope: RT_SCOPE_NOWHERE, type: 0 });
-    w.attrU32(RTA_TABLE, RT_TABLE_MAIN);
-    if (prefixLen > 0) w.attrIpv4(RTA_DST, dst);
-    w.attrU32(RTA_OIF, index);
+    buildRouteRequest(this.writer, RTM_DELROUTE, this.nextSeq(), { dst, prefixLen, oif: index });
     this.transact(operation, undefined, [ESRCH, ENOENT, ENODEV]);
   }
 
@@ -284,9 +243,7 @@ export class Rtnetlink {
 
   /** Delete interface `name`; one that does not exist is fine. */
   deleteLink(name: string): void {
-    const w = this.writer.begin(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq());
-    w.reserve(IFINFOMSG_LEN);
-    w.attrString(IFLA_IFNAME, name);
+    buildLinkByNameRequest(this.writer, RTM_DELLINK, this.nextSeq(), name);
     this.transact(`delete link ${name}`, undefined, [ENODEV]);
   }
 
@@ -300,17 +257,6 @@ export class Rtnetlink {
     const index = this.linkIndex(name);
     if (index === null) throw new NetlinkError(operation, ENODEV, `no interface named ${name}`);
     return index;
-  }
-
-  private writeAddress(type: number, flags: number, index: number, ip: number, prefixLen: number): void {
-    const w = this.writer.begin(type, flags, this.nextSeq());
-    const o = w.reserve(IFADDRMSG_LEN);
-    w.view.setUint8(o, 2 /* AF_INET */);
-    w.view.setUint8(o + 1, prefixLen);
-    w.view.setUint8(o + 3, RT_SCOPE_UNIVERSE);
-    w.view.setUint32(o + 4, index, true);
-    w.attrIpv4(IFA_LOCAL, ip);
-    w.attrIpv4(IFA_ADDRESS, ip);
   }
 
   private nextSeq(): number {
