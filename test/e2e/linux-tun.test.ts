@@ -7,6 +7,7 @@ import { TestNet, waitFor, type ProcessHandle } from "../lib/netns.ts";
 
 const BUN = join(import.meta.dir, "../../node_modules/.bin/bun");
 const RESPONDER = join(import.meta.dir, "../lib/fixtures/tun-responder.ts");
+const OPEN = join(import.meta.dir, "../lib/fixtures/tun-open.ts");
 
 interface Event {
   event: string;
@@ -64,4 +65,13 @@ describe("TUN and rtnetlink in a namespace", () => {
     const gone = await net.exec(ns, ["ip", "link", "show", "vt0"]);
     expect(gone.code).not.toBe(0);
   }, 60_000);
+
+  test("without CAP_NET_ADMIN the error says what is missing; a bad name is refused before any syscall", async () => {
+    const dropped = await net.exec(ns, ["setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", BUN, OPEN, "vt1"]);
+    expect(JSON.parse(dropped.stdout)).toEqual({ ok: false, error: expect.stringMatching(/EPERM.*CAP_NET_ADMIN/) });
+    const badName = await net.exec(ns, [BUN, OPEN, "much-too-long-name"]);
+    expect(JSON.parse(badName.stdout)).toEqual({ ok: false, error: expect.stringContaining("not a valid interface name") });
+    const fine = await net.exec(ns, [BUN, OPEN, "vt1"]);
+    expect(JSON.parse(fine.stdout)).toEqual({ ok: true, name: "vt1" });
+  }, 30_000);
 });
