@@ -12,7 +12,7 @@ run() { # run DIR [extra bun test args]
   local dir=$1; shift
   ls "$dir"/*.test.ts >/dev/null 2>&1 || return 0
   echo "== bun test $dir" >&2
-  "$BUN" test "$@" "./$dir" 2>&1 | tee "$log"
+  "$BUN" test --timeout 120000 "$@" "./$dir" 2>&1 | tee "$log"
   local r=${PIPESTATUS[0]}
   local p f
   p=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
