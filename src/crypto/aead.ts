@@ -1,0 +1,44 @@
+// The transport AEAD: ChaCha20-Poly1305 with WireGuard's nonce (4 zero bytes ‖ 64-bit little-endian
+// counter). Two backends with one interface: libcrypto through bun:ffi (native speed, probed once)
+// and @noble/ciphers (pure JS, the tested fallback). Each thread creates its own instance.
+
+import { createLibcryptoAead, libcryptoVersion } from "./aead-libcrypto.ts";
+import { createNobleAead } from "./aead-noble.ts";
+
+export interface Aead {
+  readonly name: "libcrypto" | "noble";
+  /** In place: plaintext buf[off, off+len) → ciphertext, tag written at buf[off+len, off+len+16). */
+  seal(key: Uint8Array, counter: number, buf: Uint8Array, off: number, len: number): void;
+  /** In place: buf[off, off+len) is ciphertext ‖ tag (len ≥ 16); true and plaintext in buf[off, off+len-16) when authentic. */
+  open(key: Uint8Array, counter: number, buf: Uint8Array, off: number, len: number): boolean;
+  /** Handshake use (small, allocation allowed): seal with associated data. */
+  sealAd(key: Uint8Array, counter: number, plaintext: Uint8Array, ad: Uint8Array): Uint8Array;
+  /** Handshake use: open with associated data; null when not authentic. */
+  openAd(key: Uint8Array, counter: number, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array | null;
+}
+
+/** VINE_AEAD=noble forces the fallback (for tests and for hosts with a broken libcrypto). */
+export function createAead(prefer?: "libcrypto" | "noble"): Aead {
+  const want = prefer ?? (process.env.VINE_AEAD === "noble" ? "noble" : "libcrypto");
+  if (want === "libcrypto") {
+    const a = createLibcryptoAead();
+    if (a) return a;
+  }
+  return createNobleAead();
+}
+
+export function aeadBackendInfo(): { active: "libcrypto" | "noble"; libcrypto: string | null } {
+  const v = libcryptoVersion();
+  const active = process.env.VINE_AEAD === "noble" || v.version === null ? "noble" : "libcrypto";
+  return { active, libcrypto: v.version ?? v.why };
+}
+
+/** WireGuard's 12-byte nonce for a counter, written into `out`. */
+export function writeNonce(out: Uint8Array, counter: number): void {
+  out[0] = out[1] = out[2] = out[3] = 0;
+  let c = counter;
+  for (let i = 4; i < 12; i++) {
+    out[i] = c % 256;
+    c = Math.floor(c / 256);
+  }
+}

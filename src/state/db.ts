@@ -1,0 +1,72 @@
+// Opening the state database: directory 0700, files 0600 (whatever the umask), WAL mode, and the
+// embedded migrations applied in one transaction each.
+
+import { Database } from "bun:sqlite";
+import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import * as schema from "./schema.ts";
+import { MIGRATIONS } from "./migrations.ts";
+
+export const DEFAULT_STATE_DIR = "/var/lib/libvine";
+export const DB_FILE = "vine.db";
+
+export interface StateStore {
+  path: string;
+  sqlite: Database;
+  db: BunSQLiteDatabase<typeof schema>;
+  close(): void;
+}
+
+export class StateError extends Error {}
+
+export function stateDbPath(stateDir: string): string {
+  return join(stateDir, DB_FILE);
+}
+
+export function openState(stateDir: string, opts: { create?: boolean; readonly?: boolean } = {}): StateStore {
+  const path = stateDbPath(stateDir);
+  if (!existsSync(path)) {
+    if (!opts.create) throw new StateError(`no state database at ${path}: run \`vine identity init --state-dir ${stateDir}\``);
+    const old = process.umask(0o077);
+    try {
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    } finally {
+      process.umask(old);
+    }
+    chmodSync(stateDir, 0o700);
+  } else if (!statSync(stateDir).isDirectory()) {
+    throw new StateError(`${stateDir} is not a directory`);
+  }
+  const old = process.umask(0o077);
+  let sqlite: Database;
+  try {
+    sqlite = opts.readonly ? new Database(path, { readonly: true }) : new Database(path, { create: true });
+  } catch (e) {
+    throw new StateError(`cannot open ${path}: ${(e as Error).message}`);
+  } finally {
+    process.umask(old);
+  }
+  sqlite.exec("PRAGMA busy_timeout = 5000");
+  if (!opts.readonly) {
+    sqlite.exec("PRAGMA journal_mode = WAL");
+    sqlite.exec("PRAGMA synchronous = NORMAL");
+    sqlite.exec("PRAGMA foreign_keys = ON");
+    migrate(sqlite);
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+  }
+  const db = drizzle(sqlite, { schema });
+  return { path, sqlite, db, close: () => sqlite.close() };
+}
+
+function migrate(sqlite: Database): void {
+  sqlite.exec("CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)");
+  const applied = new Set((sqlite.query("SELECT id FROM schema_migrations").all() as { id: string }[]).map((r) => r.id));
+  for (const m of MIGRATIONS) {
+    if (applied.has(m.id)) continue;
+    sqlite.transaction(() => {
+      sqlite.exec(m.sql);
+      sqlite.query("INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)").run(m.id, Date.now());
+    })();
+  }
+}

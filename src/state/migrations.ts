@@ -1,0 +1,11 @@
+// Migrations, embedded in the binary: each .sql file is imported as text at build time, so the
+// compiled `vine` needs no files beside it. Add new files at the end; never edit an applied one.
+
+import m0000 from "../../migrations/0000_initial.sql" with { type: "text" };
+
+export interface Migration {
+  id: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [{ id: "0000_initial", sql: m0000 }];
