@@ -2,7 +2,7 @@
 // on one reused cipher context, in place. Pointers are taken once per ArrayBuffer (or
 // SharedArrayBuffer) and cached, so the per-packet path allocates nothing.
 
-import { ptr } from "bun:ffi";
+import { ptr, type Pointer } from "bun:ffi";
 import { EVP_CTRL_AEAD_GET_TAG, EVP_CTRL_AEAD_SET_TAG, libcrypto } from "../../ffi/libcrypto.ts";
 import { type Aead, writeNonce } from "./aead.ts";
 
@@ -25,17 +25,17 @@ export function createLibcryptoAead(): Aead | null {
   const nonce = scratch.subarray(0, 12);
   const base = ptr(scratchAb);
   const noncePtr = base;
-  const outlPtr = base + 16;
+  const outlPtr = (base + 16) as Pointer;
 
   const bases = new WeakMap<ArrayBufferLike, number>();
-  const addr = (a: Uint8Array, off: number): number => {
+  const addr = (a: Uint8Array, off: number): Pointer => {
     const buffer = a.buffer;
     let p = bases.get(buffer);
     if (p === undefined) {
       p = ptr(new Uint8Array(buffer as ArrayBuffer));
       bases.set(buffer, p);
     }
-    return p + a.byteOffset + off;
+    return (p + a.byteOffset + off) as Pointer;
   };
 
   const aead: Aead = {
@@ -45,8 +45,8 @@ export function createLibcryptoAead(): Aead | null {
       const p = addr(buf, off);
       lib.EVP_EncryptInit_ex(ctx, cipher, null, addr(key, 0), noncePtr);
       lib.EVP_EncryptUpdate(ctx, p, outlPtr, p, len);
-      lib.EVP_EncryptFinal_ex(ctx, p + len, outlPtr);
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, p + len);
+      lib.EVP_EncryptFinal_ex(ctx, (p + len) as Pointer, outlPtr);
+      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, (p + len) as Pointer);
     },
     open(key, counter, buf, off, len) {
       if (len < 16) return false;
@@ -54,9 +54,9 @@ export function createLibcryptoAead(): Aead | null {
       const p = addr(buf, off);
       const n = len - 16;
       if (lib.EVP_DecryptInit_ex(ctx, cipher, null, addr(key, 0), noncePtr) !== 1) return false;
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, p + n);
+      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (p + n) as Pointer);
       lib.EVP_DecryptUpdate(ctx, p, outlPtr, p, n);
-      return lib.EVP_DecryptFinal_ex(ctx, p + n, outlPtr) === 1;
+      return lib.EVP_DecryptFinal_ex(ctx, (p + n) as Pointer, outlPtr) === 1;
     },
     sealAd(key, counter, plaintext, ad) {
       const out = new Uint8Array(new ArrayBuffer(plaintext.length + 16));
@@ -66,8 +66,8 @@ export function createLibcryptoAead(): Aead | null {
       lib.EVP_EncryptInit_ex(ctx, cipher, null, addr(copy(key), 0), noncePtr);
       if (ad.length > 0) lib.EVP_EncryptUpdate(ctx, null, outlPtr, addr(copy(ad), 0), ad.length);
       lib.EVP_EncryptUpdate(ctx, p, outlPtr, p, plaintext.length);
-      lib.EVP_EncryptFinal_ex(ctx, p + plaintext.length, outlPtr);
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, p + plaintext.length);
+      lib.EVP_EncryptFinal_ex(ctx, (p + plaintext.length) as Pointer, outlPtr);
+      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, (p + plaintext.length) as Pointer);
       return out;
     },
     openAd(key, counter, ciphertext, ad) {
@@ -77,10 +77,10 @@ export function createLibcryptoAead(): Aead | null {
       writeNonce(nonce, counter);
       const p = addr(out, 0);
       lib.EVP_DecryptInit_ex(ctx, cipher, null, addr(copy(key), 0), noncePtr);
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, p + n);
+      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (p + n) as Pointer);
       if (ad.length > 0) lib.EVP_DecryptUpdate(ctx, null, outlPtr, addr(copy(ad), 0), ad.length);
       lib.EVP_DecryptUpdate(ctx, p, outlPtr, p, n);
-      if (lib.EVP_DecryptFinal_ex(ctx, p + n, outlPtr) !== 1) return null;
+      if (lib.EVP_DecryptFinal_ex(ctx, (p + n) as Pointer, outlPtr) !== 1) return null;
       return out.subarray(0, n);
     },
   };

@@ -77,7 +77,7 @@ export class Mesh {
 
   private addPeer(peer: PeerRecord, last: { cls: string; endpoint: string | null; via: string | null } | null): void {
     const lastGood = last && last.cls !== "none" ? { cls: last.cls as PathView["cls"], endpoint: parseEndpoint(last.endpoint), via: last.via } : null;
-    this.paths.addPeer(peer.id, { staticEndpoint: peer.staticEndpoint, lastGood, relayCapable: peer.relayCapable });
+    this.paths.addPeer(peer.id, { staticEndpoint: peer.staticEndpoint, lastGood, relayCapable: peer.relayCapable }, this.now);
     this.apply(peer, this.paths.view(peer.id));
   }
 
@@ -98,19 +98,14 @@ export class Mesh {
   }
 
   private pathsHas(peer: PeerRecord): boolean {
-    try {
-      this.paths.view(peer.id);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.paths.has(peer.id);
   }
 
   // ------------------------------------------------------------------ events from sessions/worker
 
   onSession(peer: PeerRecord, _role: "initiator" | "responder", origin: Origin): void {
     const now = this.now;
-    this.paths.onAuthenticated(peer.id, origin.via >= 0 ? { via: this.idOf(origin.via) } : { endpoint: { ip: origin.ip, port: origin.port } }, now);
+    this.runActions(this.paths.onAuthenticated(peer.id, origin.via >= 0 ? { via: this.idOf(origin.via) } : { endpoint: { ip: origin.ip, port: origin.port } }, now));
     this.d.log.info("session up", { peer: peer.name, from: fmtOrigin(origin) });
     if (!peer.wireguardOnly) this.sendClaim(peer);
     if (peer.bootstrap) this.register(peer);
@@ -206,7 +201,7 @@ export class Mesh {
       case "probe_reply": {
         const waiter = this.pingWaiters.get(msg.probeId);
         if (waiter) waiter(now);
-        else this.paths.onProbeReply(peer.id, msg.probeId, now);
+        else this.runActions(this.paths.onProbeReply(peer.id, msg.probeId, now));
         return;
       }
       case "relay_refused": {
@@ -232,11 +227,11 @@ export class Mesh {
       if (rxDirect !== s.rxDirect) {
         const ip = v.peer(peer.index, P_RX_SRC_IP) >>> 0;
         const port = v.peer(peer.index, P_RX_SRC_PORT);
-        this.paths.onAuthenticated(peer.id, { endpoint: { ip, port } }, now);
+        this.runActions(this.paths.onAuthenticated(peer.id, { endpoint: { ip, port } }, now));
       }
       if (rxRelayed !== s.rxRelayed) {
         const via = v.peer(peer.index, P_RX_VIA);
-        if (via >= 0) this.paths.onAuthenticated(peer.id, { via: this.idOf(via) }, now);
+        if (via >= 0) this.runActions(this.paths.onAuthenticated(peer.id, { via: this.idOf(via) }, now));
       }
       if (tx !== s.tx) this.paths.onTraffic(peer.id, now);
       this.seen.set(peer.index, { rxDirect, rxRelayed, tx });
