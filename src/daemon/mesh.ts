@@ -387,6 +387,7 @@ export class Mesh {
 
   /** What the operator sees for a peer's path. */
   pathOf(peer: PeerRecord): PathView {
+    if (!this.paths.has(peer.id)) return { cls: "none", endpoint: null, via: null, rttMs: null, since: 0 };
     return this.paths.view(peer.id);
   }
 

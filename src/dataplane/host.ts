@@ -6,9 +6,21 @@ import { closeFd } from "../linux/tun.ts";
 import { WORKER_READY, type TableViews, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 import type { WorkerInit } from "./worker.ts";
 
+/**
+ * Where the worker's code is. In the compiled binary every entry point sits under /$bunfs/root/ at
+ * its path relative to src/ (the Makefile compiles src/main.ts and src/dataplane/worker.ts together);
+ * in development it is beside this file.
+ */
+function workerUrl(): string {
+  if (Bun.main.startsWith("/$bunfs/")) return "/$bunfs/root/dataplane/worker.ts";
+  return new URL("./worker.ts", import.meta.url).href;
+}
+
 export class DataPlane {
   private worker: Worker | null = null;
   private readonly wakeFd: number;
+  /** Commands posted before the worker exists, delivered right after its init message. */
+  private readonly early: WorkerCommand[] = [];
 
   constructor(
     private readonly views: TableViews,
@@ -19,7 +31,7 @@ export class DataPlane {
 
   /** Start the worker and resolve once its loop runs (or reject with its first error). */
   start(init: Omit<WorkerInit, "tables" | "wakeFd">): Promise<void> {
-    const url = new URL("./worker.ts", import.meta.url).href;
+    const url = workerUrl();
     const w = new Worker(url);
     this.worker = w;
     return new Promise((resolve, reject) => {
@@ -42,6 +54,7 @@ export class DataPlane {
         else this.onEvent({ ev: "error", message: e.message });
       };
       w.postMessage({ init: { ...init, tables: this.views.shared, wakeFd: this.wakeFd } });
+      for (const cmd of this.early.splice(0)) w.postMessage(cmd);
     });
   }
 
@@ -50,7 +63,10 @@ export class DataPlane {
   }
 
   post(cmd: WorkerCommand): void {
-    if (!this.worker) return;
+    if (!this.worker) {
+      this.early.push(cmd);
+      return;
+    }
     this.worker.postMessage(cmd);
     signalEventFd(this.wakeFd);
   }
