@@ -71,9 +71,8 @@ describe("interop with stock wireguard-go", () => {
     await waitFor(async () => (await net.exec(a.ns, ["ss", "-ltnH", "sport = :5201"])).stdout.includes("5201"), { what: "iperf3 server" });
     const r = await net.exec(nsB, ["iperf3", "-c", a.overlayIp, "-t", "3", "-J"], { timeoutMs: 30_000 });
     expect(r.code).toBe(0);
-    const j = JSON.parse(r.stdout) as { end: { sum_sent: { bytes: number }; sum_received: { bytes: number } } };
-    expect(j.end.sum_received.bytes).toBeGreaterThan(100_000);
-    expect(j.end.sum_received.bytes).toBe(j.end.sum_sent.bytes);
+    const j = JSON.parse(r.stdout) as { end: { sum_received: { bytes: number } } };
+    expect(j.end.sum_received.bytes).toBeGreaterThan(1_000_000);
     await server.exited;
   });
 
