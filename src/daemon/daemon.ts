@@ -46,6 +46,7 @@ import { ControlServer } from "./control.ts";
 import { buildViews, type DaemonViews } from "./views.ts";
 import { writeSnapshot } from "./snapshot.ts";
 import { resolveHost } from "./resolve.ts";
+import { checkPidfile, removePidfile, writePidfile } from "./pidfile.ts";
 
 export type Phase = "starting" | "running" | "reloading" | "stopping" | "stopped";
 
@@ -79,6 +80,7 @@ export class Daemon {
   private persistTimer: ReturnType<typeof setInterval> | null = null;
   private readonly scratch = new Uint8Array(HEADROOM + 65536 + TAILROOM);
   private stopPromise: Promise<void> | null = null;
+  private wrotePidfile = false;
 
   constructor(readonly opts: DaemonOptions) {
     this.log = new Log(opts.logFormat ?? "text");
@@ -94,7 +96,13 @@ export class Daemon {
       );
     }
     this.config = config;
+    const running = checkPidfile(config.node.stateDir);
+    if (running.state === "running" && running.pid !== process.pid) {
+      throw new Error(`a vine daemon already runs for ${config.node.stateDir} (pid ${running.pid}); stop it first`);
+    }
     this.store = openState(config.node.stateDir, { create: true });
+    writePidfile(config.node.stateDir);
+    this.wrotePidfile = true;
     const id = loadIdentity(this.store);
     if (!id) throw new Error(`no identity in ${config.node.stateDir}: run \`vine identity init --state-dir ${config.node.stateDir}\` first`);
     this.identity = id;
@@ -152,6 +160,7 @@ export class Daemon {
     this.persistTimer = setInterval(() => this.persist(), 1000);
     this.phase = "running";
     this.persistence.event("daemon_started", null, null, null, { pid: process.pid, backend: aeadBackendInfo().active });
+    this.persist();
     this.log.info("vine up", {
       node: config.node.name,
       peer_id: id.peerId,
@@ -428,6 +437,7 @@ export class Daemon {
     }
     if (this.udpFd >= 0) closeFd(this.udpFd);
     this.store?.close();
+    if (this.wrotePidfile) removePidfile(this.config.node.stateDir);
     this.phase = "stopped";
     this.log.info("stopped");
   }
