@@ -77,7 +77,7 @@ describe("hostile input against a running daemon", () => {
   test("replayed captures of real handshakes and transport packets are rejected", async () => {
     const pcapText = join(net.logDir, "capture.hex");
     // Capture real traffic b → a as hex payloads.
-    const dump = net.spawn(a.ns, ["tcpdump", "-i", "eth0", "-U", "-s", "0", "-w", join(net.logDir, "cap.pcap"), "udp", "and", "src", "198.18.6.2"]);
+    const dump = net.spawn(a.ns, ["tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-s", "0", "-w", join(net.logDir, "cap.pcap"), "udp", "and", "src", "198.18.6.2"]);
     await waitFor(() => net.log(dump).includes("listening"), { what: "tcpdump" });
     await net.ping(b.ns, a.overlayIp, { count: 10, intervalS: 0.05 });
     net.kill(dump, "SIGINT");

@@ -58,7 +58,7 @@ describe("mesh: signaling, relay, failover, roaming", () => {
 
   test("a firewalled pair talks through the relay, which sees only ciphertext", async () => {
     const pcap = join(net.logDir, "relay.pcap");
-    const dump = net.spawn(relay.ns, ["tcpdump", "-i", "eth0", "-U", "-s", "0", "-w", pcap, "udp"]);
+    const dump = net.spawn(relay.ns, ["tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-s", "0", "-w", pcap, "udp"]);
     await waitFor(() => net.log(dump).includes("listening"), { what: "tcpdump to start" });
     // A distinctive payload pattern: "vine-plaintext" repeated.
     const pattern = Buffer.from("vine-plain").toString("hex");
