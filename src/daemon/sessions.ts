@@ -59,6 +59,7 @@ export interface SessionIo {
 
 interface Pending {
   pending: InitiatorPending;
+  message: Uint8Array;
   slot: number;
   localIndex: number;
   sentAt: number;
@@ -144,9 +145,18 @@ export class SessionManager {
     if (!s.pending || now - s.pending.sentAt >= scaled(REKEY_TIMEOUT)) this.initiate(peer, now);
   }
 
-  /** Send a fresh initiation now (used for punching to a new candidate path too). */
+  /**
+   * Send an initiation now. Within REKEY_TIMEOUT of the last one, the same initiation is sent again
+   * (to another path, when punching or probing) rather than replaced, so that whichever copy
+   * arrives first can be answered.
+   */
   initiate(peer: PeerRecord, now: number, origin?: Origin): void {
     const s = this.st(peer);
+    if (s.pending && now - s.pending.sentAt < scaled(REKEY_TIMEOUT)) {
+      const msg = s.pending.message;
+      if (origin ? this.io.sendToOrigin(peer, origin, msg) : this.io.sendToPeer(peer, msg)) this.counters.inc("handshake_initiations_resent", peer.id);
+      return;
+    }
     if (s.pending) this.dropPending(s.pending);
     const r = this.slots.reserve();
     if (!r) {
@@ -154,7 +164,7 @@ export class SessionManager {
       return;
     }
     const { message, pending } = this.hs.createInitiation(peer.x25519, this.opts.psk, r.localIndex, s.jar.cookie(now));
-    const p: Pending = { pending, slot: r.slot, localIndex: r.localIndex, sentAt: now };
+    const p: Pending = { pending, message, slot: r.slot, localIndex: r.localIndex, sentAt: now };
     s.pending = p;
     s.lastInitiationSentAt = now;
     if (s.firstAttemptAt === 0) s.firstAttemptAt = now;

@@ -33,7 +33,8 @@ export interface PathPolicy {
 export interface PathTimings {
   probeIntervalMs: number; // active path, and background candidates while on relay
   probeIntervalIdleMs: number; // active path when no traffic flows
-  deadAfterMs: number; // unanswered probe age that declares the active path dead
+  deadAfterMs: number; // unanswered probe age that declares a working active path dead
+  unprovenDeadAfterMs: number; // the same for a path that never answered yet (a handshake must fit)
   promoteAfterOk: number; // consecutive answers before a candidate is promoted
   holdDownMs: number; // no promotion this soon after a fallback
   lookupRetryMs: number; // how often to ask bootstrap peers while no direct path exists
@@ -46,6 +47,7 @@ export const DEFAULT_TIMINGS: PathTimings = {
   probeIntervalMs: 200,
   probeIntervalIdleMs: 5_000,
   deadAfterMs: 700,
+  unprovenDeadAfterMs: 3_000,
   promoteAfterOk: 3,
   holdDownMs: 2_000,
   lookupRetryMs: 10_000,
@@ -302,7 +304,8 @@ export class PathSelector {
         if (st.oldestUnanswered === 0) st.oldestUnanswered = now;
         this.probe(st, now, a.endpoint, a.via, true, out);
       }
-      if (st.oldestUnanswered !== 0 && now - st.oldestUnanswered > this.t.deadAfterMs) {
+      const deadAfter = st.proven ? this.t.deadAfterMs : this.t.unprovenDeadAfterMs;
+      if (st.oldestUnanswered !== 0 && now - st.oldestUnanswered > deadAfter) {
         this.fallBack(st, now, out);
       }
     }
@@ -346,6 +349,11 @@ export class PathSelector {
       }
     }
     const relay = this.policy.allowRelay ? this.relays.find((r) => r !== st.id && r !== was.via) : undefined;
+    if (!relay && was.cls === "relay" && was.via && this.relays.includes(was.via)) {
+      // The only relay is still up: the far end may simply not be there yet. Keep it, keep asking.
+      st.oldestUnanswered = 0;
+      return;
+    }
     const to: Omit<PathView, "rttMs" | "since"> = relay ? { cls: "relay", endpoint: null, via: relay } : { cls: "none", endpoint: null, via: null };
     out.push(this.switchTo(st, to, now, `${was.cls} path silent for ${silent} ms`));
     if (wasProven) this.counters.fallbackTransitions++;
