@@ -1,10 +1,18 @@
 // ChaCha20-Poly1305 through libcrypto (OpenSSL 3) with bun:ffi and no C shim: four calls per packet
-// on one reused cipher context, in place. Pointers are taken once per ArrayBuffer (or
-// SharedArrayBuffer) and cached, so the per-packet path allocates nothing.
+// on one reused cipher context, in place.
+//
+// Pointers: bun:ffi's ptr() works on views of a SharedArrayBuffer as well as an ArrayBuffer (checked
+// by test/unit/crypto-aead.test.ts), so session keys can stay in the data plane's shared tables and be
+// passed directly. The base address of each backing buffer is taken once (on a fresh full view, after
+// `.buffer` has been touched, so the engine cannot move the storage any more) and cached in a WeakMap;
+// a packet costs two WeakMap lookups and no allocation.
+//
+// On a failed open() the bytes of buf[off, off+len-16) are unspecified (OpenSSL decrypts before it
+// verifies the tag); callers drop the packet anyway.
 
 import { ptr, type Pointer } from "bun:ffi";
 import { EVP_CTRL_AEAD_GET_TAG, EVP_CTRL_AEAD_SET_TAG, libcrypto } from "../../ffi/libcrypto.ts";
-import { type Aead, writeNonce } from "./aead.ts";
+import { type Aead, type AeadWithNonce, KEY_SIZE, TAG_SIZE, writeNonce } from "./aead.ts";
 
 export function libcryptoVersion(): { version: string | null; why: string | null } {
   const { lib, why } = libcrypto();
@@ -12,7 +20,7 @@ export function libcryptoVersion(): { version: string | null; why: string | null
   return { version: String(lib.OpenSSL_version(0)), why: null };
 }
 
-export function createLibcryptoAead(): Aead | null {
+export function createLibcryptoAead(): AeadWithNonce | null {
   const { lib } = libcrypto();
   if (!lib) return null;
   const ctx = lib.EVP_CIPHER_CTX_new();
@@ -21,8 +29,7 @@ export function createLibcryptoAead(): Aead | null {
 
   // Scratch: nonce (12) and the out-length int (4), in one buffer whose pointer is taken once.
   const scratchAb = new ArrayBuffer(32);
-  const scratch = new Uint8Array(scratchAb);
-  const nonce = scratch.subarray(0, 12);
+  const nonce = new Uint8Array(scratchAb, 0, 12);
   const base = ptr(scratchAb);
   const noncePtr = base;
   const outlPtr = (base + 16) as Pointer;
@@ -32,56 +39,89 @@ export function createLibcryptoAead(): Aead | null {
     const buffer = a.buffer;
     let p = bases.get(buffer);
     if (p === undefined) {
-      p = ptr(new Uint8Array(buffer as ArrayBuffer));
+      p = ptr(new Uint8Array(buffer));
       bases.set(buffer, p);
     }
     return (p + a.byteOffset + off) as Pointer;
   };
 
-  const aead: Aead = {
+  const checkRange = (buf: Uint8Array, off: number, len: number): void => {
+    // A bad range here would be a memory-safety bug in native code, not just a wrong answer.
+    if (off < 0 || len < 0 || off + len > buf.length) throw new RangeError(`aead: range [${off}, ${off + len}) outside buffer of ${buf.length}`);
+  };
+
+  // Handshake-sized operations with associated data, on copies (inputs may be short-lived views).
+  const sealAdCurrentNonce = (key: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array => {
+    if (key.length !== KEY_SIZE) throw new RangeError("aead: key must be 32 bytes");
+    const n = plaintext.length;
+    const out = new Uint8Array(new ArrayBuffer(n + TAG_SIZE));
+    out.set(plaintext);
+    const p = addr(out, 0);
+    const tag = (p + n) as Pointer;
+    let ok = lib.EVP_EncryptInit_ex(ctx, cipher, null, addr(copy(key), 0), noncePtr);
+    if (ad.length > 0) ok &= lib.EVP_EncryptUpdate(ctx, null, outlPtr, addr(copy(ad), 0), ad.length);
+    if (n > 0) ok &= lib.EVP_EncryptUpdate(ctx, p, outlPtr, p, n);
+    ok &= lib.EVP_EncryptFinal_ex(ctx, tag, outlPtr);
+    ok &= lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag);
+    if (ok !== 1) throw new Error("aead: libcrypto seal failed");
+    return out;
+  };
+  const openAdCurrentNonce = (key: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array | null => {
+    if (ciphertext.length < TAG_SIZE || key.length !== KEY_SIZE) return null;
+    const n = ciphertext.length - TAG_SIZE;
+    const out = copy(ciphertext);
+    const p = addr(out, 0);
+    const tag = (p + n) as Pointer;
+    let ok = lib.EVP_DecryptInit_ex(ctx, cipher, null, addr(copy(key), 0), noncePtr);
+    ok &= lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag);
+    if (ad.length > 0) ok &= lib.EVP_DecryptUpdate(ctx, null, outlPtr, addr(copy(ad), 0), ad.length);
+    if (n > 0) ok &= lib.EVP_DecryptUpdate(ctx, p, outlPtr, p, n);
+    if (ok !== 1 || lib.EVP_DecryptFinal_ex(ctx, tag, outlPtr) !== 1) return null;
+    return out.subarray(0, n);
+  };
+
+  const aead: AeadWithNonce = {
     name: "libcrypto",
     seal(key, counter, buf, off, len) {
+      if (key.length !== KEY_SIZE) throw new RangeError("aead: key must be 32 bytes");
+      checkRange(buf, off, len + TAG_SIZE);
       writeNonce(nonce, counter);
       const p = addr(buf, off);
-      lib.EVP_EncryptInit_ex(ctx, cipher, null, addr(key, 0), noncePtr);
-      lib.EVP_EncryptUpdate(ctx, p, outlPtr, p, len);
-      lib.EVP_EncryptFinal_ex(ctx, (p + len) as Pointer, outlPtr);
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, (p + len) as Pointer);
+      const tag = (p + len) as Pointer;
+      const ok =
+        lib.EVP_EncryptInit_ex(ctx, cipher, null, addr(key, 0), noncePtr) &
+        lib.EVP_EncryptUpdate(ctx, p, outlPtr, p, len) &
+        lib.EVP_EncryptFinal_ex(ctx, tag, outlPtr) &
+        lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag);
+      if (ok !== 1) throw new Error("aead: libcrypto seal failed");
     },
     open(key, counter, buf, off, len) {
-      if (len < 16) return false;
+      if (len < TAG_SIZE || key.length !== KEY_SIZE) return false;
+      checkRange(buf, off, len);
       writeNonce(nonce, counter);
       const p = addr(buf, off);
-      const n = len - 16;
+      const n = len - TAG_SIZE;
+      const tag = (p + n) as Pointer;
       if (lib.EVP_DecryptInit_ex(ctx, cipher, null, addr(key, 0), noncePtr) !== 1) return false;
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (p + n) as Pointer);
-      lib.EVP_DecryptUpdate(ctx, p, outlPtr, p, n);
-      return lib.EVP_DecryptFinal_ex(ctx, (p + n) as Pointer, outlPtr) === 1;
+      if (lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag) !== 1) return false;
+      if (lib.EVP_DecryptUpdate(ctx, p, outlPtr, p, n) !== 1) return false;
+      return lib.EVP_DecryptFinal_ex(ctx, tag, outlPtr) === 1;
     },
     sealAd(key, counter, plaintext, ad) {
-      const out = new Uint8Array(new ArrayBuffer(plaintext.length + 16));
-      out.set(plaintext);
       writeNonce(nonce, counter);
-      const p = addr(out, 0);
-      lib.EVP_EncryptInit_ex(ctx, cipher, null, addr(copy(key), 0), noncePtr);
-      if (ad.length > 0) lib.EVP_EncryptUpdate(ctx, null, outlPtr, addr(copy(ad), 0), ad.length);
-      lib.EVP_EncryptUpdate(ctx, p, outlPtr, p, plaintext.length);
-      lib.EVP_EncryptFinal_ex(ctx, (p + plaintext.length) as Pointer, outlPtr);
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, (p + plaintext.length) as Pointer);
-      return out;
+      return sealAdCurrentNonce(key, plaintext, ad);
     },
     openAd(key, counter, ciphertext, ad) {
-      if (ciphertext.length < 16) return null;
-      const n = ciphertext.length - 16;
-      const out = copy(ciphertext);
       writeNonce(nonce, counter);
-      const p = addr(out, 0);
-      lib.EVP_DecryptInit_ex(ctx, cipher, null, addr(copy(key), 0), noncePtr);
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (p + n) as Pointer);
-      if (ad.length > 0) lib.EVP_DecryptUpdate(ctx, null, outlPtr, addr(copy(ad), 0), ad.length);
-      lib.EVP_DecryptUpdate(ctx, p, outlPtr, p, n);
-      if (lib.EVP_DecryptFinal_ex(ctx, (p + n) as Pointer, outlPtr) !== 1) return null;
-      return out.subarray(0, n);
+      return openAdCurrentNonce(key, ciphertext, ad);
+    },
+    sealWithNonce(key, nonce12, plaintext, ad) {
+      nonce.set(nonce12.subarray(0, 12));
+      return sealAdCurrentNonce(key, plaintext, ad);
+    },
+    openWithNonce(key, nonce12, ciphertext, ad) {
+      nonce.set(nonce12.subarray(0, 12));
+      return openAdCurrentNonce(key, ciphertext, ad);
     },
   };
   return aead;

@@ -5,6 +5,9 @@
 import { createLibcryptoAead, libcryptoVersion } from "./aead-libcrypto.ts";
 import { createNobleAead } from "./aead-noble.ts";
 
+export const KEY_SIZE = 32;
+export const TAG_SIZE = 16;
+
 export interface Aead {
   readonly name: "libcrypto" | "noble";
   /** In place: plaintext buf[off, off+len) → ciphertext, tag written at buf[off+len, off+len+16). */
@@ -15,6 +18,12 @@ export interface Aead {
   sealAd(key: Uint8Array, counter: number, plaintext: Uint8Array, ad: Uint8Array): Uint8Array;
   /** Handshake use: open with associated data; null when not authentic. */
   openAd(key: Uint8Array, counter: number, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array | null;
+}
+
+/** Both backends also take an arbitrary 12-byte nonce: for RFC 8439 vectors, not for WireGuard. */
+export interface AeadWithNonce extends Aead {
+  sealWithNonce(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array;
+  openWithNonce(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array | null;
 }
 
 /** VINE_AEAD=noble forces the fallback (for tests and for hosts with a broken libcrypto). */
@@ -33,7 +42,7 @@ export function aeadBackendInfo(): { active: "libcrypto" | "noble"; libcrypto: s
   return { active, libcrypto: v.version ?? v.why };
 }
 
-/** WireGuard's 12-byte nonce for a counter, written into `out`. */
+/** WireGuard's 12-byte nonce for a counter (exact up to 2^53), written into `out`. */
 export function writeNonce(out: Uint8Array, counter: number): void {
   out[0] = out[1] = out[2] = out[3] = 0;
   let c = counter;

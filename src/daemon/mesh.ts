@@ -253,11 +253,11 @@ export class Mesh {
         case "probe": {
           const route = a.via !== null ? { ip: 0, port: 0, via: this.indexOf(a.via) } : a.endpoint ? { ip: a.endpoint.ip, port: a.endpoint.port, via: -1 } : undefined;
           if (route && route.via === -2) break;
-          if (!this.d.sendPayload(peer, encodeProbe(a.probeId, now), route)) {
-            // No session yet: a handshake is the probe.
+          // Without a session a handshake is the probe; with one, a failed send is just a lost probe.
+          if (!this.d.sessions.hasSession(peer)) {
             if (route) this.d.sessions.initiate(peer, now, route);
             else this.d.sessions.want(peer, now);
-          }
+          } else this.d.sendPayload(peer, encodeProbe(a.probeId, now), route);
           break;
         }
         case "lookup": {
@@ -274,9 +274,8 @@ export class Mesh {
           this.d.counters.inc("punch_attempts", peer.id);
           for (const ep of a.endpoints) {
             const route = { ip: ep.ip, port: ep.port, via: -1 };
-            if (!this.d.sendPayload(peer, encodeProbe((Math.random() * 0xffffffff) >>> 0, now), route)) {
-              this.d.sessions.initiate(peer, now, route);
-            }
+            if (this.d.sessions.hasSession(peer)) this.d.sendPayload(peer, encodeProbe((Math.random() * 0xffffffff) >>> 0, now), route);
+            else this.d.sessions.initiate(peer, now, route);
           }
           break;
         }

@@ -288,6 +288,7 @@ export class SessionManager {
   onConfirmed(peer: PeerRecord): void {
     const s = this.st(peer);
     s.firstAttemptAt = 0;
+    s.rekeyRequested = false;
     if (s.pending) {
       // The peer's handshake won the race; ours is redundant.
       this.dropPending(s.pending);
@@ -315,7 +316,14 @@ export class SessionManager {
         continue;
       }
       if (st.pending && now - st.pending.sentAt >= scaled(REKEY_TIMEOUT)) {
-        // A rekey or an explicit `want` is in flight: retransmit until REKEY_ATTEMPT_TIME.
+        if (haveSession && !st.rekeyRequested) {
+          // An initiation sent only as a probe of another path while a session runs: let it lapse.
+          this.dropPending(st.pending);
+          st.pending = null;
+          st.firstAttemptAt = 0;
+          continue;
+        }
+        // A rekey or a first contact is in flight: retransmit until REKEY_ATTEMPT_TIME.
         if (st.firstAttemptAt !== 0 && now - st.firstAttemptAt > scaled(REKEY_ATTEMPT_TIME)) this.giveUp(peer, st);
         else this.initiate(peer, now);
         continue;
@@ -333,6 +341,7 @@ export class SessionManager {
         const limit = kp.initiator ? scaled(REKEY_AFTER_TIME) : scaled(REJECT_AFTER_TIME) - scaled(KEEPALIVE_TIMEOUT) - scaled(REKEY_TIMEOUT);
         if (inUse && age >= limit) {
           st.firstAttemptAt = now;
+          st.rekeyRequested = true;
           this.initiate(peer, now);
           continue;
         }

@@ -25,7 +25,6 @@ export interface WorkerInit {
 }
 
 const BURST = 64; // packets per fd before looking at the other one
-const TUN_BUF = 65536;
 
 let engine: PacketEngine | null = null;
 let stopping = false;
@@ -50,20 +49,20 @@ async function start(init: WorkerInit): Promise<void> {
   const views = new TableViews(init.tables);
   const aead = createAead(init.aead);
 
-  // One buffer for TUN reads, with headroom for the WireGuard (and relay) headers in front.
-  const tunAb = new ArrayBuffer(HEADROOM + TUN_BUF + TAILROOM);
-  const tunBuf = new Uint8Array(tunAb);
-  const tunPtr = ptr(tunAb);
-
-  const udp = new UdpIo(init.udpFd, { batch: BURST, bufSize: 2048 + HEADROOM });
+  // TUN packets are read straight into UDP send slots, with headroom for the WireGuard (and relay)
+  // headers in front, encrypted in place, and sent together with one sendmmsg per burst.
+  const slotSize = HEADROOM + Math.max(init.mtu, 1500) + TAILROOM + 64;
+  const udp = new UdpIo(init.udpFd, { batch: BURST, bufSize: slotSize });
+  const readMax = slotSize - HEADROOM - TAILROOM;
+  let txSlot: Uint8Array | null = null;
+  let txIndex = -1;
   const tunFd = init.tunFd;
   const tunWrite = (buf: Uint8Array, off: number, len: number): boolean => {
     const n = Number(libc.write(tunFd, ptrOf(buf) + off, len));
     return n === len;
   };
-  // Buffers handed to the engine are either the TUN buffer or one of the UDP slots: cache their pointers.
+  // Buffers handed to the engine are UDP slots (one ArrayBuffer) or the engine's own: cache their pointers.
   const ptrCache = new WeakMap<ArrayBufferLike, number>();
-  ptrCache.set(tunAb, tunPtr);
   function ptrOf(buf: Uint8Array): number {
     let p = ptrCache.get(buf.buffer);
     if (p === undefined) {
@@ -77,7 +76,13 @@ async function start(init: WorkerInit): Promise<void> {
     views,
     aead,
     {
-      sendUdp: (buf, off, len, ip, port) => udp.sendTo(buf, off, len, ip, port),
+      sendUdp: (buf, off, len, ip, port) => {
+        if (buf === txSlot) {
+          udp.queue(txIndex, len, ip, port, off);
+          return true;
+        }
+        return udp.sendTo(buf, off, len, ip, port);
+      },
       writeTun: tunWrite,
       emit,
     },
@@ -100,7 +105,8 @@ async function start(init: WorkerInit): Promise<void> {
         more = false;
         if (poller.readable(0)) {
           for (let i = 0; i < BURST; i++) {
-            const r = Number(libc.read(tunFd, tunPtr + HEADROOM, TUN_BUF));
+            const slot = udp.sendSlot(i);
+            const r = Number(libc.read(tunFd, ptrOf(slot) + HEADROOM, readMax));
             if (r <= 0) {
               if (r < 0) {
                 const e = errno();
@@ -108,9 +114,13 @@ async function start(init: WorkerInit): Promise<void> {
               }
               break;
             }
-            eng.fromTun(tunBuf, HEADROOM, r);
+            txSlot = slot;
+            txIndex = i;
+            eng.fromTun(slot, HEADROOM, r);
             if (i === BURST - 1) more = true;
           }
+          txSlot = null;
+          if (udp.pending > 0) udp.flush();
         }
         if (poller.readable(1)) {
           const got = udp.recvBatch();

@@ -289,21 +289,21 @@ export class UdpIo {
   }
 
   /** Queue send slot i (first `len` bytes) for ip:port. Flushes first when the queue is full. */
-  queue(i: number, len: number, ip: number, port: number): void {
-    this.queueSegmented(i, len, ip, port, 0);
+  queue(i: number, len: number, ip: number, port: number, offset = 0): void {
+    this.queueSegmented(i, len, ip, port, 0, offset);
   }
 
   /**
    * Queue send slot i as `len` bytes that the kernel splits into datagrams of `segmentSize` bytes
    * (UDP_SEGMENT; the last may be shorter). segmentSize 0 sends one datagram.
    */
-  queueSegmented(i: number, len: number, ip: number, port: number, segmentSize: number): void {
+  queueSegmented(i: number, len: number, ip: number, port: number, segmentSize: number, offset = 0): void {
     if (this.queued === this.batch) this.flush();
     const q = this.queued++;
     const h = this.sendHdr + q * MMSG_SIZE;
     const view = this.view;
     const iov = this.sendIov + q * IOVEC_SIZE;
-    this.setPointer(iov, this.base + this.sendData + i * this.bufSize);
+    this.setPointer(iov, this.base + this.sendData + i * this.bufSize + offset);
     view.setUint32(iov + 8, len, true);
     const a = this.sendAddr + q * SOCKADDR_IN_SIZE;
     view.setUint16(a, AF_INET, true);

@@ -17,15 +17,23 @@ export const IDENTIFIER = "WireGuard v1 zx2c4 Jason@zx2c4.com";
 export const LABEL_MAC1 = "mac1----";
 export const LABEL_COOKIE = "cookie--";
 
-/** Messages per keypair. JS numbers hold these exactly enough; vine's own send counters are u32. */
+/**
+ * Messages per keypair. WireGuard's values are u64: rekey after 2^60, reject at 2^64 − 2^13 − 1
+ * (REJECT_AFTER_MESSAGES_U64 below, exact). A JS number counts exactly only up to 2^53, so vine's
+ * number ceiling for rejection is 2^53: stricter than WireGuard (a peer never sends a counter vine
+ * would accept but WireGuard would not) and unreachable in practice (28 years at 10 Mpps). The
+ * 120-second REKEY_AFTER_TIME always renews a keypair long before either message limit.
+ */
 export const REKEY_AFTER_MESSAGES = 2 ** 60;
-export const REJECT_AFTER_MESSAGES = 2 ** 64 - 2 ** 13 - 1;
+export const REJECT_AFTER_MESSAGES = 2 ** 53;
+export const REJECT_AFTER_MESSAGES_U64 = 2n ** 64n - 2n ** 13n - 1n;
 
 // Times in milliseconds.
 export const REKEY_AFTER_TIME = 120_000;
 export const REJECT_AFTER_TIME = 180_000;
 export const REKEY_ATTEMPT_TIME = 90_000;
 export const REKEY_TIMEOUT = 5_000;
+/** Up to this much random jitter is added to each REKEY_TIMEOUT retransmission. */
 export const REKEY_TIMEOUT_JITTER = 333;
 export const KEEPALIVE_TIMEOUT = 10_000;
 export const COOKIE_SECRET_MAX_AGE = 120_000;
@@ -41,6 +49,7 @@ export function timeScale(): number {
   return scale;
 }
 
+/** A protocol time (ms) under the test time scale: what timers should actually wait. */
 export function scaled(ms: number): number {
   return ms * timeScale();
 }

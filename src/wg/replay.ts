@@ -1,11 +1,14 @@
 // Sliding-window replay protection (RFC 6479 style, as WireGuard): 8192 bits in 256 u32 words,
 // allocation-free. check() before decryption is cheap rejection; accept() after authentication marks.
 
+import { REJECT_AFTER_MESSAGES } from "./constants.ts";
+
 export const WINDOW_WORDS = 256;
 export const WINDOW_BITS = WINDOW_WORDS * 32; // 8192
 /** Counters this far behind the newest are rejected (one word is reserved for the ring's head). */
 export const WINDOW_SIZE = WINDOW_BITS - 32;
-export const REJECT_COUNTER = 2 ** 53; // beyond what a JS number represents exactly
+/** Counters at or above this are refused: vine's JS ceiling for REJECT_AFTER_MESSAGES (see constants.ts). */
+export const REJECT_COUNTER = REJECT_AFTER_MESSAGES;
 
 export class ReplayWindow {
   private readonly bits: Uint32Array;
@@ -23,7 +26,7 @@ export class ReplayWindow {
 
   /** Would `counter` be accepted? (No state change.) */
   check(counter: number): boolean {
-    if (counter >= REJECT_COUNTER || counter < 0) return false;
+    if (!(counter >= 0 && counter < REJECT_COUNTER)) return false; // also refuses NaN
     if (counter > this.last) return true;
     if (this.last - counter >= WINDOW_SIZE) return false;
     const word = Math.floor(counter / 32) % WINDOW_WORDS;
@@ -32,7 +35,7 @@ export class ReplayWindow {
 
   /** Mark `counter` as seen; false for a replay or a counter too old for the window. */
   accept(counter: number): boolean {
-    if (counter >= REJECT_COUNTER || counter < 0) return false;
+    if (!(counter >= 0 && counter < REJECT_COUNTER)) return false; // also refuses NaN
     const index = Math.floor(counter / 32);
     if (counter > this.last) {
       const current = Math.floor(this.last / 32);
