@@ -96,8 +96,7 @@ export function createLibcryptoAead(): AeadWithNonce | null {
       if (ok !== 1) throw new Error("aead: libcrypto seal failed");
     },
     open(key, counter, buf, off, len) {
-      if (len < TAG_SIZE || key.length !== KEY_SIZE) return false;
-      checkRange(buf, off, len);
+      if (len < TAG_SIZE || key.length !== KEY_SIZE || off < 0 || off + len > buf.length) return false;
       writeNonce(nonce, counter);
       const p = addr(buf, off);
       const n = len - TAG_SIZE;

@@ -1,0 +1,185 @@
+// Transport AEAD: both backends agree byte for byte, open each other's output, reject every flipped
+// bit, pass RFC 8439 §2.8.2, and work in place on views of ArrayBuffers and SharedArrayBuffers.
+
+import { describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { ptr } from "bun:ffi";
+import { aeadBackendInfo, createAead, writeNonce, type AeadWithNonce } from "../../src/crypto/aead.ts";
+import { createLibcryptoAead } from "../../src/crypto/aead-libcrypto.ts";
+import { createNobleAead } from "../../src/crypto/aead-noble.ts";
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const bytes = (h: string) => new Uint8Array(Buffer.from(h.replace(/\s+/g, ""), "hex"));
+const rand = (n: number) => new Uint8Array(randomBytes(n));
+
+const lib = createLibcryptoAead();
+const noble = createNobleAead();
+const backends: [string, AeadWithNonce][] = [["noble", noble]];
+if (lib) backends.push(["libcrypto", lib]);
+
+test("libcrypto is available on this host (the data plane's fast path)", () => {
+  expect(lib).not.toBeNull();
+  const info = aeadBackendInfo();
+  expect(info.libcrypto).toMatch(/^OpenSSL 3\./);
+  expect(createAead().name).toBe(info.active);
+  expect(createAead("noble").name).toBe("noble");
+});
+
+test("WireGuard nonce: 4 zero bytes then the counter, little endian", () => {
+  const n = new Uint8Array(12).fill(0xee);
+  writeNonce(n, 0x0102030405);
+  expect(hex(n)).toBe("000000000504030201000000");
+  writeNonce(n, 2 ** 53 - 1);
+  expect(hex(n)).toBe("00000000ffffffffffff1f00");
+});
+
+// RFC 8439 §2.8.2.
+const RFC_KEY = bytes("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
+const RFC_NONCE = bytes("070000004041424344454647");
+const RFC_AD = bytes("50515253c0c1c2c3c4c5c6c7");
+const RFC_PT = new TextEncoder().encode(
+  "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+);
+const RFC_CT = `d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b
+  1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc3ff4
+  def08e4b7a9de576d26586cec64b6116`;
+const RFC_TAG = "1ae10b594f09e26a7e902ecbd0600691";
+
+describe.each(backends)("%s backend", (_name, aead) => {
+  test("RFC 8439 §2.8.2 seal and open", () => {
+    const sealed = aead.sealWithNonce(RFC_KEY, RFC_NONCE, RFC_PT, RFC_AD);
+    expect(hex(sealed)).toBe(RFC_CT.replace(/\s+/g, "") + RFC_TAG);
+    expect(hex(aead.openWithNonce(RFC_KEY, RFC_NONCE, sealed, RFC_AD)!)).toBe(hex(RFC_PT));
+    const bad = sealed.slice();
+    bad[0]! ^= 1;
+    expect(aead.openWithNonce(RFC_KEY, RFC_NONCE, bad, RFC_AD)).toBeNull();
+  });
+
+  test("WireGuard-form known answer (Python cryptography reference)", () => {
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+    const pt = new TextEncoder().encode("hello wireguard");
+    expect(hex(aead.sealAd(key, 0x0102030405, pt, new Uint8Array(0)))).toBe("59e666bcbcebc4a5a1786b5cad70c3f9b63810f052208ab04027b4684382b9");
+    const buf = new Uint8Array(64);
+    buf.set(pt, 7);
+    aead.seal(key, 0x0102030405, buf, 7, pt.length);
+    expect(hex(buf.subarray(7, 7 + pt.length + 16))).toBe("59e666bcbcebc4a5a1786b5cad70c3f9b63810f052208ab04027b4684382b9");
+  });
+
+  test("empty plaintext (a keepalive) seals to a bare tag and opens", () => {
+    const key = rand(32);
+    const buf = new Uint8Array(16);
+    aead.seal(key, 9, buf, 0, 0);
+    expect(hex(buf)).not.toBe("00".repeat(16));
+    expect(aead.open(key, 9, buf, 0, 16)).toBe(true);
+    expect(aead.open(key, 10, buf, 0, 16)).toBe(false);
+  });
+
+  test("open refuses lengths below the tag and wrong key sizes without throwing", () => {
+    const buf = new Uint8Array(64);
+    expect(aead.open(rand(32), 0, buf, 0, 15)).toBe(false);
+    expect(aead.open(rand(16), 0, buf, 0, 32)).toBe(false);
+    expect(aead.openAd(rand(32), 0, new Uint8Array(5), new Uint8Array(0))).toBeNull();
+  });
+
+  test("handshake form with associated data round-trips and binds the ad", () => {
+    const key = rand(32);
+    const ad = rand(32);
+    const ct = aead.sealAd(key, 0, rand(32), ad);
+    expect(ct.length).toBe(48);
+    expect(aead.openAd(key, 0, ct, ad)).not.toBeNull();
+    const ad2 = ad.slice();
+    ad2[31]! ^= 0x80;
+    expect(aead.openAd(key, 0, ct, ad2)).toBeNull();
+  });
+});
+
+describe.skipIf(!lib)("libcrypto and noble agree", () => {
+  test("random keys, counters, lengths 0..1500 and offsets: identical output, cross-open", () => {
+    const offsets = [0, 1, 3, 16, 61];
+    for (let round = 0; round < 300; round++) {
+      const key = rand(32);
+      const counter = round < 5 ? [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1][round]! : Math.floor(Math.random() * 2 ** 40);
+      const len = round === 0 ? 0 : round === 1 ? 1500 : Math.floor(Math.random() * 1501);
+      const off = offsets[round % offsets.length]!;
+      const pt = rand(len);
+      const a = new Uint8Array(off + len + 16 + 5);
+      a.set(pt, off);
+      const b = a.slice();
+      lib!.seal(key, counter, a, off, len);
+      noble.seal(key, counter, b, off, len);
+      expect(hex(a)).toBe(hex(b));
+      // Bytes around the message are untouched.
+      expect(hex(a.subarray(off + len + 16))).toBe("0000000000");
+      // Cross-open: noble opens libcrypto's output and vice versa.
+      expect(noble.open(key, counter, a, off, len + 16)).toBe(true);
+      expect(lib!.open(key, counter, b, off, len + 16)).toBe(true);
+      expect(hex(a.subarray(off, off + len))).toBe(hex(pt));
+      expect(hex(b.subarray(off, off + len))).toBe(hex(pt));
+    }
+  });
+
+  test("any single flipped bit (ciphertext or tag), key or counter is rejected by both", () => {
+    const key = rand(32);
+    const len = 40;
+    const sealed = new Uint8Array(len + 16);
+    sealed.set(rand(len));
+    lib!.seal(key, 77, sealed, 0, len);
+    for (let bit = 0; bit < sealed.length * 8; bit++) {
+      for (const aead of [lib!, noble]) {
+        const c = sealed.slice();
+        c[bit >> 3]! ^= 1 << (bit & 7);
+        expect(aead.open(key, 77, c, 0, c.length)).toBe(false);
+      }
+    }
+    for (const aead of [lib!, noble]) {
+      const k2 = key.slice();
+      k2[5]! ^= 4;
+      expect(aead.open(k2, 77, sealed.slice(), 0, sealed.length)).toBe(false);
+      expect(aead.open(key, 78, sealed.slice(), 0, sealed.length)).toBe(false);
+      expect(aead.open(key, 77, sealed.slice(), 0, sealed.length)).toBe(true);
+    }
+  });
+
+  test("buffers and keys may live in a SharedArrayBuffer (the data plane's session tables)", () => {
+    const sab = new SharedArrayBuffer(4096);
+    expect(typeof ptr(new Uint8Array(sab))).toBe("number");
+    const keys = new Uint8Array(sab, 0, 64);
+    keys.set(rand(64));
+    const key = keys.subarray(32, 64);
+    const pkt = new Uint8Array(sab, 128, 2048);
+    const pt = rand(1400);
+    pkt.set(pt, 16);
+    const ref = new Uint8Array(2048);
+    ref.set(pt, 16);
+    lib!.seal(key, 5, pkt, 16, 1400);
+    noble.seal(key.slice(), 5, ref, 16, 1400);
+    expect(hex(pkt)).toBe(hex(ref));
+    // The key changes in place (a rekey writes the table): the next packet uses the new key.
+    keys.set(rand(32), 32);
+    const again = new Uint8Array(2048);
+    again.set(pt, 16);
+    lib!.seal(key, 5, again, 16, 1400);
+    expect(hex(again)).not.toBe(hex(ref));
+    expect(noble.open(key.slice(), 5, again, 16, 1416)).toBe(true);
+    expect(hex(again.subarray(16, 1416))).toBe(hex(pt));
+  });
+
+  test("small typed arrays whose storage the engine may move still work", () => {
+    // A fresh 32-byte key array each time: its pointer must be taken after `.buffer` pins it.
+    for (let i = 0; i < 50; i++) {
+      const key = rand(32);
+      const buf = new Uint8Array(48);
+      buf.set(rand(32));
+      const ref = buf.slice();
+      lib!.seal(key, i, buf, 0, 32);
+      noble.seal(key, i, ref, 0, 32);
+      expect(hex(buf)).toBe(hex(ref));
+    }
+  });
+
+  test("seal refuses a range outside the buffer instead of writing past it", () => {
+    expect(() => lib!.seal(rand(32), 0, new Uint8Array(20), 0, 8)).toThrow(RangeError);
+    expect(() => lib!.seal(rand(16), 0, new Uint8Array(64), 0, 8)).toThrow(RangeError);
+    expect(lib!.open(rand(32), 0, new Uint8Array(20), 10, 20)).toBe(false);
+  });
+});
