@@ -39,10 +39,12 @@ function fixedPair(hooks: Omit<HandshakeHooks, "ephemeral" | "now"> = {}) {
   return { initiator, responder };
 }
 
-describe.each([
+const transcriptBackends: [string, Omit<HandshakeHooks, "ephemeral" | "now">][] = [
   ["fast backends (node:crypto X25519, default AEAD)", {}],
   ["noble reference backends", { aead: createAead("noble"), dh: x25519Noble }],
-] as const)("fixed transcript with %s", (_name, hooks) => {
+];
+
+describe.each(transcriptBackends)("fixed transcript with %s", (_name, hooks) => {
   test("static public keys", () => {
     expect(hex(SI.publicKey)).toBe(PIN.Si_pub);
     expect(hex(SR.publicKey)).toBe(PIN.Sr_pub);
