@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { ptr } from "bun:ffi";
+import { heapStats } from "bun:jsc";
 import { aeadBackendInfo, createAead, writeNonce, type AeadWithNonce } from "../../src/crypto/aead.ts";
 import { createLibcryptoAead } from "../../src/crypto/aead-libcrypto.ts";
 import { createNobleAead } from "../../src/crypto/aead-noble.ts";
@@ -181,5 +182,19 @@ describe.skipIf(!lib)("libcrypto and noble agree", () => {
     expect(() => lib!.seal(rand(32), 0, new Uint8Array(20), 0, 8)).toThrow(RangeError);
     expect(() => lib!.seal(rand(16), 0, new Uint8Array(64), 0, 8)).toThrow(RangeError);
     expect(lib!.open(rand(32), 0, new Uint8Array(20), 10, 20)).toBe(false);
+  });
+
+  test("the per-packet path allocates no heap objects", () => {
+    const key = new Uint8Array(new SharedArrayBuffer(32)).fill(3);
+    const buf = new Uint8Array(new SharedArrayBuffer(2048));
+    for (let i = 0; i < 1000; i++) lib!.seal(key, i, buf, 16, 1400); // warm-up: pointer cache, JIT
+    Bun.gc(true);
+    const before = heapStats().objectCount;
+    for (let i = 0; i < 20_000; i++) {
+      lib!.seal(key, i, buf, 16, 1400);
+      if (!lib!.open(key, i, buf, 16, 1416)) throw new Error("open failed");
+    }
+    // 40,000 calls; a single allocation per call would show as tens of thousands of objects.
+    expect(heapStats().objectCount - before).toBeLessThan(100);
   });
 });
