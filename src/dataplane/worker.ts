@@ -25,6 +25,8 @@ export interface WorkerInit {
 }
 
 const BURST = 64; // packets per fd before looking at the other one
+const GROUPS = 16; // GSO send groups per burst
+const GROUP_BYTES = 65536; // one GSO send: at most 64 segments and 64 KiB
 
 let engine: PacketEngine | null = null;
 let stopping = false;
@@ -49,19 +51,74 @@ async function start(init: WorkerInit): Promise<void> {
   const views = new TableViews(init.tables);
   const aead = createAead(init.aead);
 
-  // TUN packets are read straight into UDP send slots, with headroom for the WireGuard (and relay)
-  // headers in front, encrypted in place, and sent together with one sendmmsg per burst.
-  const slotSize = HEADROOM + Math.max(init.mtu, 1500) + TAILROOM + 64;
-  const udp = new UdpIo(init.udpFd, { batch: BURST, bufSize: slotSize });
-  const readMax = slotSize - HEADROOM - TAILROOM;
-  let txSlot: Uint8Array | null = null;
-  let txIndex = -1;
+  // TX: a TUN packet is read into a staging slot (with headroom for the WireGuard and relay headers),
+  // encrypted in place, then copied into a send group: consecutive datagrams to the same endpoint
+  // with the same size go out as one UDP_SEGMENT (GSO) send, groups leave with one sendmmsg per
+  // burst. Staging and groups share one ArrayBuffer, so the copy is a copyWithin (no allocation).
+  const stagingSize = HEADROOM + Math.max(init.mtu, 1500) + TAILROOM + 64;
+  const tx = new UdpIo(init.udpFd, { batch: GROUPS + 1, bufSize: GROUP_BYTES });
+  const staging = tx.sendSlot(GROUPS);
+  const txMemory = new Uint8Array(staging.buffer as ArrayBuffer);
+  const stagingBase = staging.byteOffset;
+  const readMax = stagingSize - HEADROOM - TAILROOM;
+  const groupBase = Int32Array.from({ length: GROUPS }, (_, i) => tx.sendSlot(i).byteOffset);
+  let gso = process.env.VINE_GSO !== "0";
+  let group = 0; // current group slot
+  let gLen = 0; // bytes in the current group
+  let gCount = 0; // datagrams in the current group
+  let gSeg = 0; // segment size of the current group
+  let gIp = 0;
+  let gPort = 0;
+  const closeGroup = (): void => {
+    if (gCount === 0) return;
+    tx.queueSegmented(group, gLen, gIp, gPort, gCount > 1 ? gSeg : 0);
+    group++;
+    gCount = 0;
+    gLen = 0;
+    if (group === GROUPS) flushGroups();
+  };
+  const flushGroups = (): void => {
+    closeGroupOnly();
+    if (tx.pending > 0) {
+      const errorsBefore = tx.sendErrors;
+      tx.flush();
+      // A kernel without UDP GSO refuses segmented sends: fall back to one datagram per send.
+      if (gso && tx.sendErrors > errorsBefore && (tx.lastSendErrno === 5 || tx.lastSendErrno === 22 || tx.lastSendErrno === 95)) {
+        gso = false;
+        emit({ ev: "error", message: `UDP GSO refused (errno ${tx.lastSendErrno}); sending one datagram per packet` });
+      }
+    }
+    group = 0;
+  };
+  const closeGroupOnly = (): void => {
+    if (gCount === 0) return;
+    tx.queueSegmented(group, gLen, gIp, gPort, gCount > 1 ? gSeg : 0);
+    group++;
+    gCount = 0;
+    gLen = 0;
+  };
+  const sendStaged = (off: number, len: number, ip: number, port: number): boolean => {
+    if (gCount > 0 && (!gso || ip !== gIp || port !== gPort || len > gSeg || gLen + len > GROUP_BYTES || gCount >= 64)) closeGroup();
+    if (gCount === 0) {
+      gIp = ip;
+      gPort = port;
+      gSeg = len;
+    }
+    const dst = groupBase[group]! + gLen;
+    txMemory.copyWithin(dst, stagingBase + off, stagingBase + off + len);
+    gLen += len;
+    gCount++;
+    if (len < gSeg) closeGroup(); // a shorter datagram can only be a group's last
+    return true;
+  };
+
   const tunFd = init.tunFd;
   const tunWrite = (buf: Uint8Array, off: number, len: number): boolean => {
     const n = Number(libc.write(tunFd, ptrOf(buf) + off, len));
     return n === len;
   };
-  // Buffers handed to the engine are UDP slots (one ArrayBuffer) or the engine's own: cache their pointers.
+  // Buffers handed to the engine are UDP slots (one ArrayBuffer per UdpIo) or the engine's own:
+  // their pointers are taken once per ArrayBuffer and cached.
   const ptrCache = new WeakMap<ArrayBufferLike, number>();
   function ptrOf(buf: Uint8Array): number {
     let p = ptrCache.get(buf.buffer);
@@ -72,17 +129,14 @@ async function start(init: WorkerInit): Promise<void> {
     return p + buf.byteOffset;
   }
 
+  // RX: received datagrams land in their own slots and are decrypted in place.
+  const rx = new UdpIo(init.udpFd, { batch: BURST, bufSize: 2048 + HEADROOM });
+
   engine = new PacketEngine(
     views,
     aead,
     {
-      sendUdp: (buf, off, len, ip, port) => {
-        if (buf === txSlot) {
-          udp.queue(txIndex, len, ip, port, off);
-          return true;
-        }
-        return udp.sendTo(buf, off, len, ip, port);
-      },
+      sendUdp: (buf, off, len, ip, port) => (buf === staging ? sendStaged(off, len, ip, port) : rx.sendTo(buf, off, len, ip, port)),
       writeTun: tunWrite,
       emit,
     },
@@ -104,9 +158,9 @@ async function start(init: WorkerInit): Promise<void> {
       while (more) {
         more = false;
         if (poller.readable(0)) {
+          const stagingPtr = ptrOf(staging) + HEADROOM;
           for (let i = 0; i < BURST; i++) {
-            const slot = udp.sendSlot(i);
-            const r = Number(libc.read(tunFd, ptrOf(slot) + HEADROOM, readMax));
+            const r = Number(libc.read(tunFd, stagingPtr, readMax));
             if (r <= 0) {
               if (r < 0) {
                 const e = errno();
@@ -114,18 +168,15 @@ async function start(init: WorkerInit): Promise<void> {
               }
               break;
             }
-            txSlot = slot;
-            txIndex = i;
-            eng.fromTun(slot, HEADROOM, r);
+            eng.fromTun(staging, HEADROOM, r);
             if (i === BURST - 1) more = true;
           }
-          txSlot = null;
-          if (udp.pending > 0) udp.flush();
+          flushGroups();
         }
         if (poller.readable(1)) {
-          const got = udp.recvBatch();
+          const got = rx.recvBatch();
           for (let i = 0; i < got; i++) {
-            eng.fromUdp(udp.slot(i), 0, udp.lengths[i]!, udp.srcIp[i]!, udp.srcPort[i]!);
+            eng.fromUdp(rx.slot(i), 0, rx.lengths[i]!, rx.srcIp[i]!, rx.srcPort[i]!);
           }
           if (got === BURST) more = true;
         }
