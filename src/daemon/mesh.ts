@@ -75,13 +75,41 @@ export class Mesh {
     }
   }
 
+  /**
+   * Plain WireGuard peers speak no vine control messages: no probes, no signaling, no relay. Their
+   * path is their endpoint (static, then wherever authenticated packets come from), as in WireGuard.
+   */
+  private readonly wireguardPaths = new Map<number, PathView>();
+
+  private addWireguardPeer(peer: PeerRecord, last: { endpoint: string | null } | null): void {
+    const ep = peer.staticEndpoint ?? parseEndpoint(last?.endpoint ?? null);
+    const view: PathView = { cls: ep ? "direct" : "none", endpoint: ep, via: null, rttMs: null, since: this.now };
+    this.wireguardPaths.set(peer.index, view);
+    this.apply(peer, view);
+  }
+
+  private roamWireguardPeer(peer: PeerRecord, ep: { ip: number; port: number }): void {
+    const cur = this.wireguardPaths.get(peer.index);
+    if (!cur || (cur.endpoint && cur.endpoint.ip === ep.ip && cur.endpoint.port === ep.port)) return;
+    const next: PathView = { cls: "direct", endpoint: ep, via: null, rttMs: null, since: this.now };
+    this.wireguardPaths.set(peer.index, next);
+    this.apply(peer, next);
+    this.d.log.info("path change", { peer: peer.name, from: cur.cls, to: "direct", reason: "authenticated packets from a new endpoint", endpoint: fmtEp(ep) });
+    this.d.persistence.event("path_change", peer.id, cur.cls, "direct", { reason: "roamed", endpoint: fmtEp(ep) });
+  }
+
   private addPeer(peer: PeerRecord, last: { cls: string; endpoint: string | null; via: string | null } | null): void {
+    if (peer.wireguardOnly) {
+      this.addWireguardPeer(peer, last);
+      return;
+    }
     const lastGood = last && last.cls !== "none" ? { cls: last.cls as PathView["cls"], endpoint: parseEndpoint(last.endpoint), via: last.via } : null;
     this.paths.addPeer(peer.id, { staticEndpoint: peer.staticEndpoint, lastGood, relayCapable: peer.relayCapable }, this.now);
     this.apply(peer, this.paths.view(peer.id));
   }
 
   removePeer(peer: PeerRecord): void {
+    this.wireguardPaths.delete(peer.index);
     this.paths.removePeer(peer.id);
     this.seen.delete(peer.index);
     this.updateRelays();
@@ -89,7 +117,7 @@ export class Mesh {
 
   onReload(now: number): void {
     for (const peer of this.d.peers.all()) {
-      if (!this.seen.has(peer.index) && !this.pathsHas(peer)) {
+      if (!this.seen.has(peer.index) && !this.pathsHas(peer) && !this.wireguardPaths.has(peer.index)) {
         this.addPeer(peer, null);
         if (peer.bootstrap || peer.relayCapable) this.d.sessions.want(peer, now);
       }
@@ -105,6 +133,11 @@ export class Mesh {
 
   onSession(peer: PeerRecord, _role: "initiator" | "responder", origin: Origin): void {
     const now = this.now;
+    if (peer.wireguardOnly) {
+      if (origin.via < 0) this.roamWireguardPeer(peer, { ip: origin.ip, port: origin.port });
+      this.d.log.info("session up", { peer: peer.name, from: fmtOrigin(origin) });
+      return;
+    }
     this.runActions(this.paths.onAuthenticated(peer.id, origin.via >= 0 ? { via: this.idOf(origin.via) } : { endpoint: { ip: origin.ip, port: origin.port } }, now));
     this.d.log.info("session up", { peer: peer.name, from: fmtOrigin(origin) });
     if (!peer.wireguardOnly) this.sendClaim(peer);
@@ -227,13 +260,14 @@ export class Mesh {
       if (rxDirect !== s.rxDirect) {
         const ip = v.peer(peer.index, P_RX_SRC_IP) >>> 0;
         const port = v.peer(peer.index, P_RX_SRC_PORT);
-        this.runActions(this.paths.onAuthenticated(peer.id, { endpoint: { ip, port } }, now));
+        if (peer.wireguardOnly) this.roamWireguardPeer(peer, { ip, port });
+        else this.runActions(this.paths.onAuthenticated(peer.id, { endpoint: { ip, port } }, now));
       }
       if (rxRelayed !== s.rxRelayed) {
         const via = v.peer(peer.index, P_RX_VIA);
         if (via >= 0) this.runActions(this.paths.onAuthenticated(peer.id, { via: this.idOf(via) }, now));
       }
-      if (tx !== s.tx) this.paths.onTraffic(peer.id, now);
+      if (tx !== s.tx && !peer.wireguardOnly) this.paths.onTraffic(peer.id, now);
       this.seen.set(peer.index, { rxDirect, rxRelayed, tx });
     }
     if (now - this.lastRegister >= REGISTER_EVERY_MS) {
@@ -244,7 +278,9 @@ export class Mesh {
     this.runActions(this.paths.tick(now));
   }
 
-  private runActions(actions: PathAction[]): void {
+  /** Events may return actions (or leave every decision to tick): run whatever comes back. */
+  private runActions(actions: PathAction[] | void): void {
+    if (!actions) return;
     const now = this.now;
     for (const a of actions) {
       const peer = this.d.peers.byPeerId(a.peer);
@@ -386,6 +422,8 @@ export class Mesh {
 
   /** What the operator sees for a peer's path. */
   pathOf(peer: PeerRecord): PathView {
+    const wg = this.wireguardPaths.get(peer.index);
+    if (wg) return { ...wg };
     if (!this.paths.has(peer.id)) return { cls: "none", endpoint: null, via: null, rttMs: null, since: 0 };
     return this.paths.view(peer.id);
   }
