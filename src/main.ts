@@ -30,6 +30,31 @@ async function resolveTarget(argv: string[]): Promise<[typeof main, typeof main 
   return [cmd, parent];
 }
 
+/**
+ * citty ignores options a command does not define; a typo such as `--statedir` would then silently
+ * fall back to a default (and `identity init --force` could replace the wrong identity). Refuse them.
+ */
+async function unknownOption(argv: string[]): Promise<string | null> {
+  const [cmd] = await resolveTarget(argv);
+  const defs = ((await (typeof cmd.args === "function" ? cmd.args() : cmd.args)) ?? {}) as Record<string, { type?: string; alias?: string | string[] }>;
+  const known = new Set<string>(["help", "h"]);
+  for (const [name, def] of Object.entries(defs)) {
+    if (def.type === "positional") continue;
+    known.add(name);
+    for (const a of [def.alias ?? []].flat()) known.add(a);
+    if (def.type === "boolean") known.add(`no-${name}`);
+  }
+  for (const tok of argv) {
+    if (tok === "--") break;
+    if (!tok.startsWith("-") || /^-\d/.test(tok)) continue;
+    const name = tok.replace(/^-+/, "").split("=")[0]!;
+    if (!known.has(name)) return tok;
+  }
+  return null;
+}
+
+const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
 async function run(argv: string[]): Promise<number> {
   if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
     console.log(`vine ${VERSION}`);
@@ -39,6 +64,12 @@ async function run(argv: string[]): Promise<number> {
     const [cmd, parent] = await resolveTarget(argv);
     await showUsage(cmd, parent);
     return 0;
+  }
+  const bad = await unknownOption(argv);
+  if (bad) {
+    const path = argv.filter((a) => !a.startsWith("-")).slice(0, 2).join(" ");
+    process.stderr.write(`vine: unknown option ${bad.split("=")[0]}; see \`vine ${path} --help\`\n`);
+    return 2;
   }
   try {
     await runCommand(main, { rawArgs: argv });
@@ -50,9 +81,7 @@ async function run(argv: string[]): Promise<number> {
       return 1;
     }
     if (err?.name === "CLIError") {
-      const [cmd, parent] = await resolveTarget(argv);
-      await showUsage(cmd, parent);
-      process.stderr.write(`vine: ${err.message}\n`);
+      process.stderr.write(`vine: ${plain(err.message)}; see \`vine --help\`\n`);
       return 2;
     }
     process.stderr.write(`vine: ${err?.message ?? String(e)}\n`);

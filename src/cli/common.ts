@@ -1,6 +1,6 @@
 // Shared CLI pieces: common flags, output, errors, and finding the state directory.
 
-import { loadConfig, type VineConfig } from "../config/index.ts";
+import { formatProblem, loadConfig, type VineConfig } from "../config/index.ts";
 import { DEFAULT_STATE_DIR } from "../state/db.ts";
 
 export type Format = "text" | "json";
@@ -33,7 +33,7 @@ export function printJson(v: unknown): void {
 /** A config that must be valid: otherwise every problem is printed and the command fails. */
 export function requireConfig(path: string): VineConfig {
   const { config, problems } = loadConfig(path);
-  if (!config) fail(`invalid config:\n${problems.map((p) => `  ${p.file}:${p.line}: ${p.key ? p.key + ": " : ""}${p.message}`).join("\n")}`);
+  if (!config) fail(`invalid config:\n${problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`);
   return config;
 }
 

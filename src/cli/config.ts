@@ -1,8 +1,9 @@
 // `vine config validate | init`.
 
 import { defineCommand } from "citty";
-import { existsSync, writeFileSync } from "node:fs";
-import { configTemplate, loadConfig } from "../config/index.ts";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { configTemplate, formatProblem, loadConfig, validateConfig } from "../config/index.ts";
 import { parseIPv4 } from "../overlay/prefix.ts";
 import { DEFAULT_STATE_DIR } from "../state/db.ts";
 import { checkFormat, fail, formatArg, printJson } from "./common.ts";
@@ -13,7 +14,7 @@ const validate = defineCommand({
   run({ args }) {
     const format = checkFormat(args.format);
     const { config, problems, warnings } = loadConfig(String(args.config));
-    const fmt = (p: { file: string; line: number; key: string; message: string }) => `${p.file}:${p.line}: ${p.key ? p.key + ": " : ""}${p.message}`;
+    const fmt = formatProblem;
     if (format === "json") {
       printJson({ ok: problems.length === 0, problems, warnings, summary: config ? { node: config.node.name, prefix: config.tun.prefix.text, peers: config.allowedPeers.length, bootstrap_peers: config.bootstrapPeers.length } : null });
     } else {
@@ -39,8 +40,13 @@ const init = defineCommand({
     const out = String(args.output);
     if (existsSync(out) && !args.force) fail(`${out} exists; use --force to overwrite it`);
     const [addr, len] = String(args.address).split("/");
-    if (parseIPv4(addr ?? "") === null || !/^\d+$/.test(len ?? "")) fail(`--address must be a.b.c.d/len, not ${args.address}`);
+    if (parseIPv4(addr ?? "") === null || !/^\d+$/.test(len ?? "") || Number(len) < 1 || Number(len) > 32) fail(`--address must be a host address with a prefix length, like 10.42.0.1/24, not ${args.address}`);
+    const dir = dirname(out);
+    if (!existsSync(dir)) fail(`directory ${dir} does not exist: create it first (mkdir -p ${dir})`);
     writeFileSync(out, configTemplate({ name: String(args.name), networkId: String(args["network-id"]), address: addr!, prefixLen: Number(len), stateDir: DEFAULT_STATE_DIR }), { mode: 0o600 });
+    chmodSync(out, 0o600); // writeFileSync's mode applies only to a new file
+    const check = validateConfig(out, readFileSync(out, "utf8"));
+    if (check.problems.length > 0) fail(`the template for ${args.address} does not validate: ${check.problems[0]!.message}`);
     console.log(`wrote ${out}; edit it, then: vine config validate -c ${out}`);
   },
 });

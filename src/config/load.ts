@@ -235,6 +235,11 @@ export function validateConfig(file: string, source: string, mode?: number): Loa
   };
 }
 
+/** "file:line: key: message" (line and key omitted when they do not apply). */
+export function formatProblem(p: Problem): string {
+  return `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.key ? `${p.key}: ` : ""}${p.message}`;
+}
+
 /** "udp://host:port" → Endpoint; problems are reported against `path`. */
 export function parseEndpoint(text: string): Endpoint | string {
   const m = /^udp:\/\/([^:/\s]+):(\d{1,5})$/.exec(text);

@@ -6,7 +6,7 @@
 // reverse, and every step tolerates a half-built start.
 
 import { networkInterfaces } from "node:os";
-import { loadConfig, type VineConfig } from "../config/index.ts";
+import { formatProblem, loadConfig, type VineConfig } from "../config/index.ts";
 import { openState, type StateStore } from "../state/db.ts";
 import { loadIdentity, type Identity } from "../identity/index.ts";
 import { networkPresharedKey } from "../identity/network-psk.ts";
@@ -92,7 +92,7 @@ export class Daemon {
     const { config, problems } = loadConfig(this.opts.configPath);
     if (!config || problems.length > 0) {
       throw new Error(
-        `invalid config ${this.opts.configPath}:\n` + problems.map((p) => `  ${p.file}:${p.line}: ${p.key}: ${p.message}`).join("\n"),
+        `invalid config ${this.opts.configPath}:\n` + problems.map((p) => `  ${formatProblem(p)}`).join("\n"),
       );
     }
     this.config = config;
@@ -377,7 +377,7 @@ export class Daemon {
   reload(): { ok: boolean; problems?: string[]; added?: string[]; removed?: string[] } {
     const { config, problems } = loadConfig(this.opts.configPath);
     if (!config || problems.length > 0) {
-      const lines = problems.map((p) => `${p.file}:${p.line}: ${p.key}: ${p.message}`);
+      const lines = problems.map(formatProblem);
       this.log.error("reload rejected: the new config is invalid; keeping the running one", { problems: lines });
       this.persistence.event("reload_rejected", null, null, null, { problems: lines });
       return { ok: false, problems: lines };

@@ -71,6 +71,8 @@ export function decodePeerId(s: string): Uint8Array | null {
   const pub = body.subarray(0, 32);
   const sum = sha256(pub);
   if (sum[0] !== body[32] || sum[1] !== body[33]) return null;
+  // One spelling per key: the last character carries 3 spare bits, which must be zero.
+  if (encodePeerId(pub) !== s) return null;
   return new Uint8Array(pub);
 }
 

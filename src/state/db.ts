@@ -28,15 +28,22 @@ export function openState(stateDir: string, opts: { create?: boolean; readonly?:
   const path = stateDbPath(stateDir);
   if (!existsSync(path)) {
     if (!opts.create) throw new StateError(`no state database at ${path}: run \`vine identity init --state-dir ${stateDir}\``);
-    const old = process.umask(0o077);
-    try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    } finally {
-      process.umask(old);
+    if (!existsSync(stateDir)) {
+      const old = process.umask(0o077);
+      try {
+        mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      } finally {
+        process.umask(old);
+      }
+      chmodSync(stateDir, 0o700);
     }
-    chmodSync(stateDir, 0o700);
-  } else if (!statSync(stateDir).isDirectory()) {
-    throw new StateError(`${stateDir} is not a directory`);
+  }
+  const st = statSync(stateDir);
+  if (!st.isDirectory()) throw new StateError(`${stateDir} is not a directory`);
+  // The directory holds the identity: one that others can write is not private (never chmod it for
+  // the operator: it may be shared, like /tmp).
+  if (!opts.readonly && (st.mode & 0o022) !== 0) {
+    throw new StateError(`state directory ${stateDir} is writable by others (mode ${(st.mode & 0o777).toString(8)}): use a private directory (mode 0700)`);
   }
   const old = process.umask(0o077);
   let sqlite: Database;
