@@ -4,7 +4,7 @@
 import { defineCommand } from "citty";
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig, type VineConfig } from "../config/index.ts";
+import { formatProblem, loadConfig, type VineConfig } from "../config/index.ts";
 import { openState } from "../state/db.ts";
 import { loadIdentity } from "../identity/index.ts";
 import { Rtnetlink } from "../linux/netlink.ts";
@@ -40,7 +40,7 @@ export function runChecks(configPath: string): Check[] {
     add({
       name: "config",
       ok: false,
-      detail: problems.length ? `${problems.length} problem(s), first: ${problems[0]!.file}:${problems[0]!.line}: ${problems[0]!.key}: ${problems[0]!.message}` : `cannot read ${configPath}`,
+      detail: problems.length ? `${problems.length} problem(s), first: ${formatProblem(problems[0]!)}` : `cannot read ${configPath}`,
       fix: `run \`vine config validate -c ${configPath}\` for the full list`,
     });
     return checks;
