@@ -47,7 +47,7 @@ describe("known answer", () => {
   });
 
   test("verifies as a body and as a whole CLAIM message", () => {
-    const want = { ok: true, publicKey: PUB, prefix: PREFIX, issuedAt: T };
+    const want = { ok: true as const, publicKey: PUB, prefix: PREFIX, issuedAt: T };
     expect(verifyClaim(body, opts())).toEqual(want);
     expect(verifyClaim(encodeClaim(body), opts())).toEqual(want);
     const decoded = decodeControl(encodeClaim(body));
