@@ -70,7 +70,7 @@ export class Counters {
     for (const [scope, m] of this.own) for (const [n, v] of m) bump(out, scope, n, v);
     const v = this.views;
     if (v) {
-      NODE_COUNTERS.forEach((n, i) => bump(out, NODE_SCOPE, n, v.node[i]!));
+      for (const region of v.nodeRegions) NODE_COUNTERS.forEach((n, i) => bump(out, NODE_SCOPE, n, region[i]!));
       for (const p of this.peerScopes()) {
         for (const [n, f] of Object.entries(PEER_TABLE_COUNTERS)) bump(out, p.id, n, v.peerCounters[p.index * PC_STRIDE + f]!);
       }

@@ -339,8 +339,15 @@ export class Daemon {
       case "confirmed": {
         const peer = this.peers.get(ev.peer);
         if (peer) this.sessions.onConfirmed(peer);
+        this.dataplane?.post({ op: "flush", peer: ev.peer });
         return;
       }
+      case "rotated":
+        // The RX thread installed a new sending keypair: the TX thread may send what waits.
+        this.dataplane?.post({ op: "flush", peer: ev.peer });
+        return;
+      case "stopped":
+        return;
       case "relay-refused":
         this.mesh.onRelayRefused(ev.from, ev.dest, ev.reason);
         return;

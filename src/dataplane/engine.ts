@@ -52,7 +52,9 @@ import {
   PC_TX_PACKETS,
   PC_TX_RELAYED,
   RELAY_SERVICE,
+  REGION_MAIN,
   SLOT_MASK,
+  type CounterRegion,
   TableViews,
   type WorkerCommand,
   type WorkerEvent,
@@ -115,11 +117,12 @@ export class PacketEngine {
     private readonly aead: Aead,
     private readonly io: EngineIo,
     private readonly mtu: number,
+    region: CounterRegion = REGION_MAIN,
   ) {
     this.v = views;
     this.peers = views.peers;
     this.pc = views.peerCounters;
-    this.node = views.node;
+    this.node = views.nodeRegion(region);
     this.kp = views.keypairs;
   }
 
@@ -494,6 +497,7 @@ export class PacketEngine {
       return;
     }
     this.rotate(peer, slot);
+    this.io.emit({ ev: "rotated", peer });
     this.flushQueue(peer);
   }
 

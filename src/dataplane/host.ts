@@ -1,9 +1,11 @@
-// Main-thread handle on the data-plane worker: starts it, posts commands (waking it through its
-// eventfd, since it sleeps in poll()), and delivers its events.
+// Main-thread handle on the data-plane workers: one TX worker (TUN → UDP) and one RX worker
+// (UDP → TUN), or a single worker for both with VINE_WORKERS=1. Starts them, routes each command to
+// the thread that owns what it changes (waking it through its eventfd, since it sleeps in poll()),
+// and delivers their events.
 
 import { createEventFd, signalEventFd } from "../linux/poll.ts";
 import { closeFd } from "../linux/tun.ts";
-import { WORKER_READY, type TableViews, type WorkerCommand, type WorkerEvent } from "./tables.ts";
+import { commandTarget, WORKER_READY, type TableViews, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 import type { WorkerInit } from "./worker.ts";
 
 /**
@@ -16,24 +18,34 @@ function workerUrl(): string {
   return new URL("./worker.ts", import.meta.url).href;
 }
 
-export class DataPlane {
-  private worker: Worker | null = null;
-  private readonly wakeFd: number;
+interface Thread {
+  role: WorkerInit["role"];
+  worker: Worker | null;
+  wakeFd: number;
   /** Commands posted before the worker exists, delivered right after its init message. */
-  private readonly early: WorkerCommand[] = [];
+  early: WorkerCommand[];
+}
+
+export class DataPlane {
+  private readonly threads: Thread[];
 
   constructor(
     private readonly views: TableViews,
     private readonly onEvent: (ev: WorkerEvent) => void,
+    split = process.env.VINE_WORKERS !== "1",
   ) {
-    this.wakeFd = createEventFd();
+    const roles: WorkerInit["role"][] = split ? ["tx", "rx"] : ["both"];
+    this.threads = roles.map((role) => ({ role, worker: null, wakeFd: createEventFd(), early: [] }));
   }
 
-  /** Start the worker and resolve once its loop runs (or reject with its first error). */
-  start(init: Omit<WorkerInit, "tables" | "wakeFd">): Promise<void> {
-    const url = workerUrl();
-    const w = new Worker(url);
-    this.worker = w;
+  /** Start the workers and resolve once every loop runs (or reject with the first error). */
+  async start(init: Omit<WorkerInit, "tables" | "wakeFd" | "role">): Promise<void> {
+    await Promise.all(this.threads.map((t) => this.startThread(t, init)));
+  }
+
+  private startThread(t: Thread, init: Omit<WorkerInit, "tables" | "wakeFd" | "role">): Promise<void> {
+    const w = new Worker(workerUrl());
+    t.worker = w;
     return new Promise((resolve, reject) => {
       let ready = false;
       w.onmessage = (e: MessageEvent) => {
@@ -47,46 +59,57 @@ export class DataPlane {
           reject(new Error(ev.message));
           return;
         }
-        this.onEvent(ev);
+        if (ev.ev !== "stopped") this.onEvent(ev);
       };
       w.onerror = (e) => {
-        if (!ready) reject(new Error(`data-plane worker failed: ${e.message}`));
-        else this.onEvent({ ev: "error", message: e.message });
+        if (!ready) reject(new Error(`data-plane worker (${t.role}) failed: ${e.message}`));
+        else this.onEvent({ ev: "error", message: `${t.role}: ${e.message}` });
       };
-      w.postMessage({ init: { ...init, tables: this.views.shared, wakeFd: this.wakeFd } });
-      for (const cmd of this.early.splice(0)) w.postMessage(cmd);
+      const full: WorkerInit = { ...init, role: t.role, tables: this.views.shared, wakeFd: t.wakeFd };
+      w.postMessage({ init: full });
+      for (const cmd of t.early.splice(0)) w.postMessage(cmd);
     });
   }
 
   get running(): boolean {
-    return this.worker !== null && Atomics.load(this.views.misc, WORKER_READY) === 1;
+    return this.threads.every((t) => t.worker !== null) && Atomics.load(this.views.misc, WORKER_READY) === 1;
   }
 
   post(cmd: WorkerCommand): void {
-    if (!this.worker) {
-      this.early.push(cmd);
-      return;
+    const target = commandTarget(cmd);
+    for (const t of this.threads) {
+      if (t.role !== "both" && target !== "both" && t.role !== target) continue;
+      if (!t.worker) {
+        t.early.push(cmd);
+        continue;
+      }
+      t.worker.postMessage(cmd);
+      signalEventFd(t.wakeFd);
     }
-    this.worker.postMessage(cmd);
-    signalEventFd(this.wakeFd);
   }
 
-  /** Ask the worker to leave its loop, then terminate it. */
+  /** Ask the workers to leave their loops, then terminate them. */
   async stop(timeoutMs = 1000): Promise<void> {
-    const w = this.worker;
-    if (!w) return;
-    this.post({ op: "stop" });
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, timeoutMs);
-      w.addEventListener("message", (e: MessageEvent) => {
-        if ((e.data as { ev: string }).ev === "stopped") {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-    });
-    w.terminate();
-    this.worker = null;
-    closeFd(this.wakeFd);
+    await Promise.all(
+      this.threads.map(async (t) => {
+        const w = t.worker;
+        if (!w) return;
+        const stopped = new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          w.addEventListener("message", (e: MessageEvent) => {
+            if ((e.data as WorkerEvent).ev === "stopped") {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        });
+        w.postMessage({ op: "stop" });
+        signalEventFd(t.wakeFd);
+        await stopped;
+        w.terminate();
+        t.worker = null;
+        closeFd(t.wakeFd);
+      }),
+    );
   }
 }

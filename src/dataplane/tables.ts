@@ -99,6 +99,16 @@ export const ROUTES_VERSION = 1; // misc[1] bumps when the route table changes
 export const WORKER_READY = 2; // misc[2] = 1 once the worker runs its loop
 export const MISC_INTS = 8;
 
+/**
+ * Node counters live in one region per writer thread (main, TX worker, RX worker), so every counter
+ * has exactly one writer; readers sum the regions.
+ */
+export const NODE_COUNTER_REGIONS = 3;
+export type CounterRegion = 0 | 1 | 2;
+export const REGION_MAIN: CounterRegion = 0;
+export const REGION_TX: CounterRegion = 1;
+export const REGION_RX: CounterRegion = 2;
+
 export interface SharedTables {
   peerBuf: SharedArrayBuffer;
   peerCounterBuf: SharedArrayBuffer;
@@ -113,7 +123,7 @@ export function allocateTables(): SharedTables {
   return {
     peerBuf: new SharedArrayBuffer(MAX_PEERS * P_STRIDE * 4),
     peerCounterBuf: new SharedArrayBuffer(MAX_PEERS * PC_STRIDE * 8),
-    nodeCounterBuf: new SharedArrayBuffer(NODE_COUNTERS.length * 8),
+    nodeCounterBuf: new SharedArrayBuffer(NODE_COUNTER_REGIONS * NODE_COUNTERS.length * 8),
     keypairBuf: new SharedArrayBuffer(MAX_KEYPAIRS * K_STRIDE * 4),
     keyBuf: new SharedArrayBuffer(MAX_KEYPAIRS * KEY_BYTES),
     peerKeyBuf: new SharedArrayBuffer(MAX_PEERS * 32),
@@ -125,7 +135,9 @@ export function allocateTables(): SharedTables {
 export class TableViews {
   readonly peers: Int32Array;
   readonly peerCounters: Float64Array;
+  /** All regions; use nodeRegion() to write and nodeCounter()/nodeTotals() to read. */
   readonly node: Float64Array;
+  readonly nodeRegions: Float64Array[];
   readonly keypairs: Int32Array;
   readonly keys: Uint8Array;
   readonly peerKeys: Uint8Array;
@@ -135,6 +147,7 @@ export class TableViews {
     this.peers = new Int32Array(shared.peerBuf);
     this.peerCounters = new Float64Array(shared.peerCounterBuf);
     this.node = new Float64Array(shared.nodeCounterBuf);
+    this.nodeRegions = [0, 1, 2].map((r) => new Float64Array(shared.nodeCounterBuf, r * NODE_COUNTERS.length * 8, NODE_COUNTERS.length));
     this.keypairs = new Int32Array(shared.keypairBuf);
     this.keys = new Uint8Array(shared.keyBuf);
     this.peerKeys = new Uint8Array(shared.peerKeyBuf);
@@ -163,8 +176,15 @@ export class TableViews {
   nextSendCounter(k: number): number {
     return Atomics.add(this.keypairs, k * K_STRIDE + K_SEND_COUNTER, 1) >>> 0;
   }
+  /** The counters one thread writes. */
+  nodeRegion(region: CounterRegion): Float64Array {
+    return this.nodeRegions[region]!;
+  }
   nodeCounter(name: NodeCounterName): number {
-    return this.node[NC[name]]!;
+    const i = NC[name];
+    let sum = 0;
+    for (const r of this.nodeRegions) sum += r[i]!;
+    return sum;
   }
 }
 
@@ -177,6 +197,21 @@ export type WorkerCommand =
   | { op: "discard"; peer: number } // the handshake gave up: drop the queue (counted no_session)
   | { op: "stop" };
 
+/** Which commands go to which data-plane thread: keypair pointers belong to RX, queues and routes to TX. */
+export function commandTarget(cmd: WorkerCommand): "tx" | "rx" | "both" {
+  switch (cmd.op) {
+    case "install":
+    case "expire":
+      return "rx";
+    case "routes":
+    case "flush":
+    case "discard":
+      return "tx";
+    default:
+      return "both";
+  }
+}
+
 /** Messages worker → main. Bytes are copies (these are rare: handshakes and control). */
 export type WorkerEvent =
   | { ev: "ready" }
@@ -185,4 +220,6 @@ export type WorkerEvent =
   | { ev: "relay-refused"; from: number; dest: Uint8Array; reason: number }
   | { ev: "need-session"; peer: number }
   | { ev: "confirmed"; peer: number; slot: number }
+  | { ev: "rotated"; peer: number } // a new keypair is current: the TX side may send what waits
+  | { ev: "stopped" }
   | { ev: "error"; message: string };

@@ -11,11 +11,13 @@ import { Poller, drainEventFd } from "../linux/poll.ts";
 import { UdpIo } from "../linux/udp.ts";
 import { createAead } from "../crypto/aead.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "./engine.ts";
-import { TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
+import { REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 
 declare const self: Worker;
 
 export interface WorkerInit {
+  /** "tx": TUN → UDP; "rx": UDP → TUN (and relay forwarding); "both": one thread for everything. */
+  role: "tx" | "rx" | "both";
   tables: SharedTables;
   tunFd: number;
   udpFd: number;
@@ -49,6 +51,7 @@ self.onmessage = (e: MessageEvent) => {
 
 async function start(init: WorkerInit): Promise<void> {
   const views = new TableViews(init.tables);
+  const role = init.role;
   const aead = createAead(init.aead);
 
   // TX: a TUN packet is read into a staging slot (with headroom for the WireGuard and relay headers),
@@ -141,10 +144,17 @@ async function start(init: WorkerInit): Promise<void> {
       emit,
     },
     init.mtu,
+    role === "rx" ? REGION_RX : REGION_TX,
   );
   for (const c of pendingCommands.splice(0)) engine.command(c);
 
-  const poller = new Poller([tunFd, init.udpFd, init.wakeFd]);
+  // The TX thread watches the TUN, the RX thread the UDP socket (one thread may do both); each
+  // also watches its wake-up eventfd.
+  const fds: number[] = [];
+  const tunIdx = role !== "rx" ? fds.push(tunFd) - 1 : -1;
+  const udpIdx = role !== "tx" ? fds.push(init.udpFd) - 1 : -1;
+  const wakeIdx = fds.push(init.wakeFd) - 1;
+  const poller = new Poller(fds);
   Atomics.store(views.misc, WORKER_READY, 1);
   emit({ ev: "ready" });
 
@@ -154,10 +164,10 @@ async function start(init: WorkerInit): Promise<void> {
     eng.tick();
     if (n > 0) {
       let more = true;
-      // Alternate bursts until both fds are drained.
+      // Alternate bursts until every watched fd is drained.
       while (more) {
         more = false;
-        if (poller.readable(0)) {
+        if (tunIdx >= 0 && poller.readable(tunIdx)) {
           const stagingPtr = ptrOf(staging) + HEADROOM;
           for (let i = 0; i < BURST; i++) {
             const r = Number(libc.read(tunFd, stagingPtr, readMax));
@@ -173,7 +183,7 @@ async function start(init: WorkerInit): Promise<void> {
           }
           flushGroups();
         }
-        if (poller.readable(1)) {
+        if (udpIdx >= 0 && poller.readable(udpIdx)) {
           const got = rx.recvBatch();
           for (let i = 0; i < got; i++) {
             eng.fromUdp(rx.slot(i), 0, rx.lengths[i]!, rx.srcIp[i]!, rx.srcPort[i]!);
@@ -182,11 +192,11 @@ async function start(init: WorkerInit): Promise<void> {
         }
       }
     }
-    if (n < 0 || poller.readable(2) || n === 0) {
-      if (poller.readable(2)) drainEventFd(init.wakeFd);
+    if (n <= 0 || poller.readable(wakeIdx)) {
+      if (poller.readable(wakeIdx)) drainEventFd(init.wakeFd);
       // Let queued messages from the main thread in.
       await new Promise<void>((r) => setImmediate(r));
     }
   }
-  emit({ ev: "stopped" } as unknown as WorkerEvent);
+  emit({ ev: "stopped" });
 }
