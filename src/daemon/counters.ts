@@ -58,7 +58,11 @@ export class Counters {
     for (const r of rows) bump(this.base, r.scope, r.name, r.value);
   }
 
+  /** Bumped on every main-thread increment: lets the persistence batch skip an idle second. */
+  version = 0;
+
   inc(name: string, scope: string = NODE_SCOPE, by = 1): void {
+    this.version++;
     bump(this.own, scope, name, by);
     if (scope !== NODE_SCOPE) bump(this.own, NODE_SCOPE, name, by);
   }

@@ -76,7 +76,10 @@ export class Daemon {
   private udp!: UdpIo;
   private engine!: PacketEngine;
   private installedRoutes: { addr: number; len: number }[] = [];
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** Activity fingerprint (packets both ways) and when it last changed: the tick slows down when idle. */
+  private lastActivity = -1;
+  private lastActiveAt = 0;
   private persistTimer: ReturnType<typeof setInterval> | null = null;
   private readonly scratch = new Uint8Array(HEADROOM + 65536 + TAILROOM);
   private stopPromise: Promise<void> | null = null;
@@ -156,7 +159,7 @@ export class Daemon {
     await this.control.listen();
 
     this.mesh.start(Date.now());
-    this.timer = setInterval(() => this.tick(), 50);
+    this.scheduleTick();
     this.persistTimer = setInterval(() => this.persist(), 1000);
     this.phase = "running";
     this.persistence.event("daemon_started", null, null, null, { pid: process.pid, backend: aeadBackendInfo().active });
@@ -357,6 +360,26 @@ export class Daemon {
     }
   }
 
+  /**
+   * The control plane ticks every 50 ms while packets flow or handshakes run (failover must notice a
+   * dead path within a second), and every 500 ms when the node is idle (an idle daemon stays cheap).
+   */
+  private scheduleTick(): void {
+    if (this.phase === "stopping" || this.phase === "stopped") return;
+    const v = this.views;
+    const activity = v.nodeCounter("rx_packets") + v.nodeCounter("tx_packets") + v.nodeCounter("handshake_messages_in") + v.nodeCounter("control_messages_in");
+    const now = Date.now();
+    if (activity !== this.lastActivity) {
+      this.lastActivity = activity;
+      this.lastActiveAt = now;
+    }
+    const busy = now - this.lastActiveAt < 3000 || now - this.startedAt < 10_000;
+    this.timer = setTimeout(() => {
+      this.tick();
+      this.scheduleTick();
+    }, busy ? 50 : 500);
+  }
+
   private tick(): void {
     const now = Date.now();
     try {
@@ -424,14 +447,14 @@ export class Daemon {
   private async doStop(reason: string): Promise<void> {
     this.phase = "stopping";
     this.log.info("stopping", { reason });
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     if (this.persistTimer) clearInterval(this.persistTimer);
     await this.control?.close();
     await this.dataplane?.stop();
     try {
-      this.persistence?.flush(this);
       this.persistence?.event("daemon_stopped", null, null, null, { reason });
-      this.persistence?.flush(this);
+      this.persistence?.flush(this, true);
     } catch (e) {
       this.log.error("final state write failed", { error: String(e) });
     }

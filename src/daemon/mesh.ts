@@ -308,11 +308,13 @@ export class Mesh {
         }
         case "punch": {
           this.d.counters.inc("punch_attempts", peer.id);
-          for (const ep of a.endpoints) {
+          a.endpoints.forEach((ep, i) => {
             const route = { ip: ep.ip, port: ep.port, via: -1 };
-            if (this.d.sessions.hasSession(peer)) this.d.sendPayload(peer, encodeProbe((Math.random() * 0xffffffff) >>> 0, now), route);
+            // The selector's probe ids, so that replies to punches count as probe replies.
+            const id = a.probeIds?.[i] ?? (Math.random() * 0xffffffff) >>> 0;
+            if (this.d.sessions.hasSession(peer)) this.d.sendPayload(peer, encodeProbe(id, now), route);
             else this.d.sessions.initiate(peer, now, route);
-          }
+          });
           break;
         }
         case "switch": {

@@ -30,6 +30,15 @@ export interface InstalledState {
 
 export class Persistence {
   private readonly queue: QueuedEvent[] = [];
+  /** What the last flush wrote, so that an idle daemon writes nothing. */
+  private readonly written = new Map<string, string>();
+
+  private changed(key: string, value: unknown): boolean {
+    const v = JSON.stringify(value);
+    if (this.written.get(key) === v) return false;
+    this.written.set(key, v);
+    return true;
+  }
 
   constructor(
     private readonly store: StateStore,
@@ -160,8 +169,20 @@ export class Persistence {
 
   // ------------------------------------------------------------------ the periodic batch
 
-  flush(d: Daemon): void {
+  private lastFingerprint = "";
+  private lastFlushAt = 0;
+
+  /** Write what changed since the last flush; an idle second (no traffic, no events) writes nothing. */
+  flush(d: Daemon, force = false): void {
     const now = Date.now();
+    const v = d.views;
+    let traffic = 0;
+    for (const region of v.nodeRegions) for (let i = 0; i < region.length; i++) traffic += region[i]!;
+    const fingerprint = `${traffic}:${d.counters.version}:${d.phase}:${this.queue.length}`;
+    // Still write once a minute, so that time-based fields (last seen) never grow stale on disk.
+    if (!force && fingerprint === this.lastFingerprint && this.queue.length === 0 && now - this.lastFlushAt < 60_000) return;
+    this.lastFingerprint = fingerprint;
+    this.lastFlushAt = now;
     const views = d.viewsNow();
     const counters = d.counters.snapshot();
     const events = this.queue.splice(0);
@@ -170,6 +191,7 @@ export class Persistence {
         for (const e of events) this.db.insert(schema.events).values(e).run();
         for (const [scope, m] of counters) {
           for (const [name, value] of m) {
+            if (!this.changed(`c:${scope}:${name}`, value)) continue;
             this.db
               .insert(schema.counters)
               .values({ scope, name, value, updatedAt: now })
@@ -178,6 +200,7 @@ export class Persistence {
           }
         }
         for (const s of views.sessions) {
+          if (!this.changed(`s:${s.peer_id}`, s)) continue;
           const hs = s.last_handshake ? Date.parse(s.last_handshake) : null;
           const row = {
             peerId: s.peer_id,
@@ -200,6 +223,7 @@ export class Persistence {
         }
         for (const p of views.peers) {
           const s = views.sessions.find((x) => x.peer_id === p.peer_id);
+          if (!this.changed(`p:${p.peer_id}`, [p.last_seen, p.last_handshake, s?.path, s?.endpoint, s?.via])) continue;
           if (!s || s.path === "none") {
             this.db.update(schema.peers).set({ lastSeen: p.last_seen ? Date.parse(p.last_seen) : sql`last_seen`, updatedAt: now }).where(eq(schema.peers.peerId, p.peer_id)).run();
             continue;
@@ -217,9 +241,11 @@ export class Persistence {
             .where(eq(schema.peers.peerId, p.peer_id))
             .run();
         }
-        this.setKv("phase", JSON.stringify({ phase: d.phase, pid: process.pid, at: now, started_at: d.startedAt }));
+        if (this.changed("phase", d.phase)) this.setKv("phase", JSON.stringify({ phase: d.phase, pid: process.pid, at: now, started_at: d.startedAt }));
       })();
     } catch (e) {
+      // Nothing written: forget what we thought we wrote, so the next flush retries everything.
+      this.written.clear();
       // Keep the events for the next attempt (disk full, read-only directory...).
       this.queue.unshift(...events);
       throw e;

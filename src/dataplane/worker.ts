@@ -160,7 +160,8 @@ async function start(init: WorkerInit): Promise<void> {
 
   const eng = engine;
   while (!stopping) {
-    const n = poller.wait(200);
+    // Commands wake the loop through the eventfd; the timeout only bounds how stale the clock gets.
+    const n = poller.wait(1000);
     eng.tick();
     if (n > 0) {
       let more = true;
