@@ -9,8 +9,9 @@ describe("rekey under traffic", () => {
   let net: TestNet;
   let a: VineHost;
   let b: VineHost;
-  // REKEY_AFTER_TIME 120 s × 0.04 = 4.8 s; REJECT_AFTER_TIME 180 s × 0.04 = 7.2 s.
-  const env = { VINE_TEST_TIME_SCALE: "0.04" };
+  // REKEY_AFTER_TIME 120 s × 0.06 = 7.2 s; REJECT_AFTER_TIME 10.8 s; REKEY_TIMEOUT 300 ms (a loaded
+  // 2-core machine needs that much for a handshake round trip through both daemons).
+  const env = { VINE_TEST_TIME_SCALE: "0.06" };
 
   beforeAll(async () => {
     net = new TestNet();
@@ -29,13 +30,13 @@ describe("rekey under traffic", () => {
     await net?.cleanup();
   });
 
-  test("several rekeys during a 20 s ping lose no packet", async () => {
+  test("several rekeys during a 25 s ping lose no packet", async () => {
     const warm = await net.ping(a.ns, b.overlayIp, { count: 3, intervalS: 0.2, waitS: 2 });
     expect(warm.received).toBeGreaterThan(0);
     const before = (await counters(net, a)).node.handshakes_completed ?? 0;
-    const r = await net.ping(a.ns, b.overlayIp, { count: 200, intervalS: 0.1, waitS: 2 });
+    const r = await net.ping(a.ns, b.overlayIp, { count: 250, intervalS: 0.1, waitS: 2 });
     const after = (await counters(net, a)).node.handshakes_completed ?? 0;
-    expect(after - before).toBeGreaterThanOrEqual(3);
-    expect(r.received).toBe(200);
+    expect(after - before).toBeGreaterThanOrEqual(2);
+    expect(r.received).toBe(250);
   });
 });
