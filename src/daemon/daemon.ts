@@ -139,7 +139,7 @@ export class Daemon {
       {
         sendToPeer: (peer, msg) => this.sendMessage(peer, msg, null),
         sendToOrigin: (peer, origin, msg) => this.sendMessage(peer, msg, origin),
-        sendKeepalive: (peer) => this.sendPayload(peer, new Uint8Array(0)),
+        sendKeepalive: (peer, keypair) => this.sendPayload(peer, new Uint8Array(0), undefined, keypair),
         post: (cmd) => this.dataplane?.post(cmd),
         onSession: (peer, role, origin) => this.mesh.onSession(peer, role, origin),
         onGiveUp: (peer) => this.mesh.onGiveUp(peer),
@@ -299,10 +299,10 @@ export class Daemon {
   }
 
   /** Encrypt and send a payload (control message or keepalive) on the peer's session. */
-  sendPayload(peer: PeerRecord, payload: Uint8Array, route?: Route): boolean {
+  sendPayload(peer: PeerRecord, payload: Uint8Array, route?: Route, keypair?: number): boolean {
     const buf = this.scratch;
     buf.set(payload, HEADROOM);
-    return this.engine.sendPayload(peer.index, buf, HEADROOM, payload.length, route);
+    return this.engine.sendPayload(peer.index, buf, HEADROOM, payload.length, route, keypair);
   }
 
   /** This host's candidate endpoints: every non-loopback IPv4 address with the listen port. */

@@ -48,8 +48,8 @@ export interface SessionIo {
   sendToPeer(peer: PeerRecord, msg: Uint8Array): boolean;
   /** Send a complete WireGuard message to an explicit origin (answers go back where questions came from). */
   sendToOrigin(peer: PeerRecord, origin: Origin, msg: Uint8Array): boolean;
-  /** Send an encrypted keepalive (empty transport payload) to a peer. */
-  sendKeepalive(peer: PeerRecord): boolean;
+  /** Send an encrypted keepalive (empty transport payload) to a peer, on a given keypair slot if named. */
+  sendKeepalive(peer: PeerRecord, keypair?: number): boolean;
   post(cmd: import("../dataplane/tables.ts").WorkerCommand): void;
   /** A handshake completed (either role); `origin` is where the peer's message came from. */
   onSession(peer: PeerRecord, role: "initiator" | "responder", origin: Origin): void;
@@ -268,6 +268,9 @@ export class SessionManager {
     this.slots.publish(p.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_ACTIVE);
     this.trackKeypair(peer, p.slot, now, true);
     this.io.post({ op: "install", peer: peer.index, slot: p.slot, role: "initiator" });
+    // Confirm the new keypair to the responder at once (WireGuard does the same): it may not send
+    // on it until it has received something, and it may have nothing to say first.
+    this.io.sendKeepalive(peer, p.slot);
     this.counters.inc("handshakes_completed", peer.id);
     this.io.onSession(peer, "initiator", origin);
   }

@@ -212,8 +212,9 @@ export class PacketEngine {
    * the peer's current keypair and send it on the peer's path, or on an explicit route (probes
    * test a path other than the one in use). False when there is no session.
    */
-  sendPayload(peer: number, buf: Uint8Array, off: number, len: number, route?: Route): boolean {
-    const slot = this.peers[peer * P_STRIDE + P_CURRENT]!;
+  sendPayload(peer: number, buf: Uint8Array, off: number, len: number, route?: Route, keypair?: number): boolean {
+    // `keypair`: a specific keypair (the one a handshake just made, before the worker rotates to it).
+    const slot = keypair ?? this.peers[peer * P_STRIDE + P_CURRENT]!;
     if (slot < 0 || this.kp[slot * K_STRIDE + K_STATE] !== KS_ACTIVE) return false;
     const counter = this.v.nextSendCounter(slot);
     if (counter >= SEND_LIMIT) return false;
