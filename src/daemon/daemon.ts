@@ -12,7 +12,11 @@ import { loadIdentity, type Identity } from "../identity/index.ts";
 import { networkPresharedKey } from "../identity/network-psk.ts";
 import { openTun, closeFd } from "../linux/tun.ts";
 import { Rtnetlink } from "../linux/netlink.ts";
-import { openUdp, UdpIo } from "../linux/udp.ts";
+import { openUdp, setIntOption, UdpIo } from "../linux/udp.ts";
+import { IPPROTO_IP } from "../../ffi/libc.ts";
+
+const IP_MTU_DISCOVER = 10;
+const IP_PMTUDISC_DONT = 0;
 import { createAead, aeadBackendInfo } from "../crypto/aead.ts";
 import { formatIPv4 } from "../overlay/prefix.ts";
 import { DataPlane } from "../dataplane/host.ts";
@@ -121,6 +125,9 @@ export class Daemon {
     this.nl.addAddress(config.tun.name, config.tun.address, config.tun.prefixLen);
     this.nl.setLink(config.tun.name, { up: true });
     this.udpFd = openUdp({ port: config.node.listenPort });
+    // Relayed datagrams carry a second header and can exceed the underlay MTU: let the kernel
+    // fragment them rather than refuse them (the socket would otherwise set DF).
+    setIntOption(this.udpFd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
     this.udp = new UdpIo(this.udpFd, { batch: 1, bufSize: 64 });
     this.persistence.recordInstalled({ tun: config.tun.name, routes: [] });
 

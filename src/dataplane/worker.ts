@@ -29,6 +29,7 @@ export interface WorkerInit {
 const BURST = 64; // packets per fd before looking at the other one
 const GROUPS = 16; // GSO send groups per burst
 const GROUP_BYTES = 65536; // one GSO send: at most 64 segments and 64 KiB
+const GSO_MAX_SEGMENT = 1500 - 28; // one datagram per 1500-byte underlay packet (IPv4 + UDP headers)
 
 let engine: PacketEngine | null = null;
 let stopping = false;
@@ -101,7 +102,10 @@ async function start(init: WorkerInit): Promise<void> {
     gLen = 0;
   };
   const sendStaged = (off: number, len: number, ip: number, port: number): boolean => {
-    if (gCount > 0 && (!gso || ip !== gIp || port !== gPort || len > gSeg || gLen + len > GROUP_BYTES || gCount >= 64)) closeGroup();
+    // Only datagrams that fit one underlay packet are segmented (the kernel refuses GSO segments
+    // larger than the path MTU); a larger one, e.g. relayed, goes alone and may be fragmented.
+    const segmentable = gso && len <= GSO_MAX_SEGMENT;
+    if (gCount > 0 && (!segmentable || ip !== gIp || port !== gPort || len > gSeg || gLen + len > GROUP_BYTES || gCount >= 64)) closeGroup();
     if (gCount === 0) {
       gIp = ip;
       gPort = port;
@@ -111,7 +115,7 @@ async function start(init: WorkerInit): Promise<void> {
     txMemory.copyWithin(dst, stagingBase + off, stagingBase + off + len);
     gLen += len;
     gCount++;
-    if (len < gSeg) closeGroup(); // a shorter datagram can only be a group's last
+    if (len < gSeg || !segmentable) closeGroup(); // a shorter datagram can only be a group's last
     return true;
   };
 
