@@ -52,7 +52,7 @@ describe("crash loop", () => {
       last = now;
       const t0 = Date.now();
       await startDaemon(net, b);
-      await waitFor(async () => (await net.ping(a.ns, b.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 10_000, intervalMs: 20, what: `traffic after restart ${i}` });
+      await waitFor(async () => (await net.ping(a.ns, b.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 20_000, intervalMs: 20, what: `traffic after restart ${i}` });
       resume.push(Date.now() - t0);
     }
     net.kill(traffic, "SIGINT");

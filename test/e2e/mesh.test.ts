@@ -44,7 +44,7 @@ describe("mesh: signaling, relay, failover, roaming", () => {
   });
 
   test("two hosts behind separate NATs punch through: signaling_then_direct", async () => {
-    await waitFor(async () => (await net.ping(x.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 30_000, what: "x → y ping" });
+    await waitFor(async () => (await net.ping(x.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "x → y ping" });
     const s = await waitPath(net, x, y, "signaling_then_direct", 30_000);
     expect(s.endpoint).toMatch(/^198\.18\.5\.12:\d+$/); // y's NAT-mapped (reflexive) endpoint
     expect(s.via).toBeNull();
@@ -62,7 +62,7 @@ describe("mesh: signaling, relay, failover, roaming", () => {
     await waitFor(() => net.log(dump).includes("listening"), { what: "tcpdump to start" });
     // A distinctive payload pattern: "vine-plaintext" repeated.
     const pattern = Buffer.from("vine-plain").toString("hex");
-    await waitFor(async () => (await net.ping(p.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 30_000, what: "p → y ping" });
+    await waitFor(async () => (await net.ping(p.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "p → y ping" });
     const r = await net.exec(p.ns, ["ping", "-n", "-c", "5", "-i", "0.1", "-p", pattern, y.overlayIp]);
     expect(r.stdout).toContain("5 received");
     const s = await waitPath(net, p, y, "relay");
@@ -80,7 +80,7 @@ describe("mesh: signaling, relay, failover, roaming", () => {
   });
 
   test("cutting a direct path moves a running ping to relay, restoring it promotes back", async () => {
-    await waitFor(async () => (await net.ping(x.ns, p.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 20_000, what: "x → p ping" });
+    await waitFor(async () => (await net.ping(x.ns, p.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "x → p ping" });
     await waitPath(net, x, p, "direct");
     const before = (await counters(net, x)).node.fallback_transitions ?? 0;
     const ping = net.spawn(x.ns, ["ping", "-n", "-i", "0.05", "-c", "300", "-W", "1", p.overlayIp]);
