@@ -44,8 +44,11 @@ describe("mesh: signaling, relay, failover, roaming", () => {
   });
 
   test("two hosts behind separate NATs punch through: signaling_then_direct", async () => {
+    const t0 = Date.now();
     await waitFor(async () => (await net.ping(x.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "x → y ping" });
+    const tFirst = Date.now() - t0;
     const s = await waitPath(net, x, y, "signaling_then_direct", 30_000);
+    console.log(`punch: first x → y reply after ${tFirst} ms, punched path after ${Date.now() - t0} ms (from the first packet)`);
     expect(s.endpoint).toMatch(/^198\.18\.5\.12:\d+$/); // y's NAT-mapped (reflexive) endpoint
     expect(s.via).toBeNull();
     const sy = await waitPath(net, y, x, "signaling_then_direct", 30_000);
@@ -62,7 +65,9 @@ describe("mesh: signaling, relay, failover, roaming", () => {
     await waitFor(() => net.log(dump).includes("listening"), { what: "tcpdump to start" });
     // A distinctive payload pattern: "vine-plaintext" repeated.
     const pattern = Buffer.from("vine-plain").toString("hex");
+    const t0 = Date.now();
     await waitFor(async () => (await net.ping(p.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "p → y ping" });
+    console.log(`relay: first p → y reply through the relay after ${Date.now() - t0} ms (from the first packet)`);
     const r = await net.exec(p.ns, ["ping", "-n", "-c", "5", "-i", "0.1", "-p", pattern, y.overlayIp]);
     expect(r.stdout).toContain("5 received");
     const s = await waitPath(net, p, y, "relay");
