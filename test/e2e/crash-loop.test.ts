@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { TestNet, waitFor } from "../lib/netns.ts";
-import { makeHost, startDaemon, writeConfig, type VineHost } from "../lib/vine.ts";
+import { directPair, startDaemon, type VineHost } from "../lib/vine.ts";
 
 function persisted(h: VineHost): Record<string, number> {
   const r = Bun.spawnSync(["sqlite3", "-json", join(h.stateDir, "vine.db"), "select scope || '/' || name as k, value from counters"]);
@@ -19,15 +19,7 @@ describe("crash loop", () => {
 
   beforeAll(async () => {
     net = new TestNet();
-    const nsA = net.ns("a");
-    const nsB = net.ns("b");
-    net.link(nsA, "eth0", "198.18.8.1/24", nsB, "eth0", "198.18.8.2/24");
-    a = makeHost(net, "a", nsA, "10.42.0.1");
-    b = makeHost(net, "b", nsB, "10.42.1.1");
-    writeConfig(a, { peers: [{ host: b, endpoint: "udp://198.18.8.2:4100" }] });
-    writeConfig(b, { peers: [{ host: a, endpoint: "udp://198.18.8.1:4100" }] });
-    await startDaemon(net, a);
-    await startDaemon(net, b);
+    ({ a, b } = await directPair(net, 8));
   });
 
   afterAll(async () => {

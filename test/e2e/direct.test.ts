@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { TestNet, waitFor } from "../lib/netns.ts";
 import { resolve } from "node:path";
-import { counters, makeHost, sessions, startDaemon, waitPath, writeConfig, type VineHost } from "../lib/vine.ts";
+import { counters, directPair, sessions, waitPath, type VineHost } from "../lib/vine.ts";
 
 const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
 const TCP_CHECK = resolve(import.meta.dir, "fixtures/tcp-check.ts");
@@ -17,15 +17,7 @@ describe("direct overlay between two namespaces", () => {
 
   beforeAll(async () => {
     net = new TestNet();
-    const nsA = net.ns("a");
-    const nsB = net.ns("b");
-    net.link(nsA, "eth0", "198.18.1.1/24", nsB, "eth0", "198.18.1.2/24");
-    a = makeHost(net, "a", nsA, "10.42.0.1");
-    b = makeHost(net, "b", nsB, "10.42.1.1");
-    writeConfig(a, { peers: [{ host: b, endpoint: "udp://198.18.1.2:4100" }] });
-    writeConfig(b, { peers: [{ host: a, endpoint: "udp://198.18.1.1:4100" }] });
-    await startDaemon(net, a);
-    await startDaemon(net, b);
+    ({ a, b } = await directPair(net, 1));
   });
 
   afterAll(async () => {

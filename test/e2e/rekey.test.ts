@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { TestNet } from "../lib/netns.ts";
-import { counters, makeHost, startDaemon, writeConfig, type VineHost } from "../lib/vine.ts";
+import { counters, directPair, type VineHost } from "../lib/vine.ts";
 
 describe("rekey under traffic", () => {
   let net: TestNet;
@@ -15,15 +15,7 @@ describe("rekey under traffic", () => {
 
   beforeAll(async () => {
     net = new TestNet();
-    const nsA = net.ns("a");
-    const nsB = net.ns("b");
-    net.link(nsA, "eth0", "198.18.3.1/24", nsB, "eth0", "198.18.3.2/24");
-    a = makeHost(net, "a", nsA, "10.42.0.1");
-    b = makeHost(net, "b", nsB, "10.42.1.1");
-    writeConfig(a, { peers: [{ host: b, endpoint: "udp://198.18.3.2:4100" }] });
-    writeConfig(b, { peers: [{ host: a, endpoint: "udp://198.18.3.1:4100" }] });
-    await startDaemon(net, a, env);
-    await startDaemon(net, b, env);
+    ({ a, b } = await directPair(net, 3, env));
   });
 
   afterAll(async () => {
