@@ -2,13 +2,18 @@
 BUN ?= ./node_modules/.bin/bun
 SRC := $(shell find src ffi migrations -type f 2>/dev/null)
 
-.PHONY: build deps test unit e2e demo bench soak typecheck clean
+.PHONY: build deps system-deps test unit e2e demo bench soak typecheck clean
 
 build: dist/vine
 
 deps: node_modules/.bin/bun
 
+# Debian packages the demo and the tests need (iproute2, nftables, iperf3, wireguard-go, ...).
+system-deps:
+	@bash .ci/system-deps
+
 node_modules/.bin/bun: package.json
+	@bash .ci/system-deps
 	npm install --no-audit --no-fund
 	@touch $@
 
@@ -30,10 +35,10 @@ e2e: build
 	bash test/run.sh e2e
 
 # Every test: unit tests, then namespace tests against the compiled binary.
-test: build
+test: system-deps build
 	bash test/run.sh all
 
-demo: build
+demo: system-deps build
 	$(BUN) examples/multi-pc/demo.ts $(if $(KEEP),--keep,)
 
 bench: build
