@@ -17,12 +17,14 @@ describe("mesh: signaling, relay, failover, roaming", () => {
   let p: VineHost;
   let x: VineHost;
   let y: VineHost;
+  let r1ns: string;
 
   beforeAll(async () => {
     net = new TestNet();
     const inet = net.ns("inet");
     net.bridge(inet, "br0");
     const r1 = net.natRouter("r1", { wan: { ns: inet, bridge: "br0", addr: "198.18.5.11/24" }, lan: { addr: "198.19.11.1/24" } });
+    r1ns = r1.ns;
     const r2 = net.natRouter("r2", { wan: { ns: inet, bridge: "br0", addr: "198.18.5.12/24" }, lan: { addr: "198.19.12.1/24" } });
     relay = makeHost(net, "relay", net.host("relay", { bridgeNs: inet, bridge: "br0", addr: "198.18.5.40/24" }), "10.42.254.1");
     p = makeHost(net, "p", net.host("p", { bridgeNs: inet, bridge: "br0", addr: "198.18.5.20/24" }), "10.42.3.1");
@@ -126,5 +128,27 @@ describe("mesh: signaling, relay, failover, roaming", () => {
     expect(received).toBeGreaterThanOrEqual(100);
     const s = (await sessions(net, p)).find((q) => q.peer_id === x.peerId)!;
     expect(s.path).not.toBe("none");
+  });
+
+  test("the relay dies and returns: relayed traffic recovers on its own", async () => {
+    await waitPath(net, p, y, "relay");
+    net.kill(relay.daemon!, "SIGKILL");
+    await relay.daemon!.exited;
+    expect((await net.ping(p.ns, y.overlayIp, { count: 2, intervalS: 0.2, waitS: 1 })).received).toBe(0);
+    await startDaemon(net, relay);
+    await waitFor(async () => (await net.ping(p.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "p → y through the restarted relay" });
+    expect((await waitPath(net, p, y, "relay", 20_000)).via).toBe(relay.peerId);
+  });
+
+  // Known open bug (issue "Hardening"): after the roaming test above moved x's NAT mapping, a 5 s
+  // outage of x's router leaves the punched x ↔ y path unrecovered (x → y stays silent for 45 s+);
+  // run alone, the same scenario recovers. Kept as a todo (`bun test --todo`) until fixed.
+  test.todo("a NAT router that drops everything for a while: the mesh recovers without an operator", async () => {
+    await waitFor(async () => (await net.ping(x.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "x → y before the outage" });
+    const block = net.blockUdp(r1ns); // all UDP through x's router, both ways
+    await Bun.sleep(5000);
+    net.unblock(block);
+    await waitFor(async () => (await net.ping(x.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "x → y after the outage" });
+    await waitFor(async () => (await net.ping(x.ns, p.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "x → p after the outage" });
   });
 });
