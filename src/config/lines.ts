@@ -28,7 +28,14 @@ export class LineMap {
         return;
       }
       m = /^("?)([A-Za-z0-9_.-]+)\1\s*=/.exec(text);
-      if (m) this.set(table ? `${table}.${m[2]}` : m[2]!, line);
+      if (m) {
+        // a dotted key (mtu.x = 1) also places each of its parents (tun.mtu) on this line
+        const parts = m[2]!.split(".");
+        for (let n = 1; n <= parts.length; n++) {
+          const k = parts.slice(0, n).join(".");
+          this.set(table ? `${table}.${k}` : k, line);
+        }
+      }
     });
   }
 
@@ -42,6 +49,12 @@ export class LineMap {
     for (;;) {
       const l = this.lines.get(p);
       if (l !== undefined) return l;
+      // allowed_peers[0] of an inline array (allowed_peers = [{...}]) is where allowed_peers is
+      const idx = /\[\d+\]$/.exec(p);
+      if (idx) {
+        p = p.slice(0, idx.index);
+        continue;
+      }
       const dot = p.lastIndexOf(".");
       if (dot < 0) return 1;
       p = p.slice(0, dot);

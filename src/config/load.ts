@@ -56,7 +56,14 @@ export function validateConfig(file: string, source: string, mode?: number): Loa
   for (const section of Object.keys(doc)) {
     if (!(section in KEYS)) problem(section, `unknown section [${section}] (known: ${Object.keys(KEYS).join(", ")})`);
   }
+  // Memoized: sections are walked more than once, and a shape problem must be reported once.
+  const walked = new Map<Section, { path: string; t: Table }[]>();
   const tables = (section: Section): { path: string; t: Table }[] => {
+    let r = walked.get(section);
+    if (!r) walked.set(section, (r = walk(section)));
+    return r;
+  };
+  const walk = (section: Section): { path: string; t: Table }[] => {
     const v = doc[section];
     if (v === undefined) return [];
     const isArray = ARRAY_SECTIONS.includes(section);
