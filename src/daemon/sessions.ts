@@ -7,10 +7,10 @@ import { CookieChecker, CookieJar } from "../wg/cookie.ts";
 import { tai64nCompare } from "../wg/tai64n.ts";
 import {
   KEEPALIVE_TIMEOUT,
+  rekeyTimeout,
   REJECT_AFTER_TIME,
   REKEY_AFTER_TIME,
   REKEY_ATTEMPT_TIME,
-  REKEY_TIMEOUT,
   scaled,
 } from "../wg/constants.ts";
 import {
@@ -142,7 +142,7 @@ export class SessionManager {
   want(peer: PeerRecord, now: number): void {
     const s = this.st(peer);
     if (s.firstAttemptAt === 0) s.firstAttemptAt = now;
-    if (!s.pending || now - s.pending.sentAt >= scaled(REKEY_TIMEOUT)) this.initiate(peer, now);
+    if (!s.pending || now - s.pending.sentAt >= rekeyTimeout()) this.initiate(peer, now);
   }
 
   /**
@@ -152,7 +152,7 @@ export class SessionManager {
    */
   initiate(peer: PeerRecord, now: number, origin?: Origin): void {
     const s = this.st(peer);
-    if (s.pending && now - s.pending.sentAt < scaled(REKEY_TIMEOUT)) {
+    if (s.pending && now - s.pending.sentAt < rekeyTimeout()) {
       const msg = s.pending.message;
       if (origin ? this.io.sendToOrigin(peer, origin, msg) : this.io.sendToPeer(peer, msg)) this.counters.inc("handshake_initiations_resent", peer.id);
       return;
@@ -315,10 +315,10 @@ export class SessionManager {
           this.giveUp(peer, st);
           continue;
         }
-        if (!st.pending || now - st.pending.sentAt >= scaled(REKEY_TIMEOUT)) this.initiate(peer, now);
+        if (!st.pending || now - st.pending.sentAt >= rekeyTimeout()) this.initiate(peer, now);
         continue;
       }
-      if (st.pending && now - st.pending.sentAt >= scaled(REKEY_TIMEOUT)) {
+      if (st.pending && now - st.pending.sentAt >= rekeyTimeout()) {
         if (haveSession && !st.rekeyRequested) {
           // An initiation sent only as a probe of another path while a session runs: let it lapse.
           this.dropPending(st.pending);
@@ -341,7 +341,7 @@ export class SessionManager {
       if (kp && !st.pending) {
         const age = now - kp.createdAt;
         const inUse = now - lastTx < scaled(KEEPALIVE_TIMEOUT) || now - lastRx < scaled(KEEPALIVE_TIMEOUT);
-        const limit = kp.initiator ? scaled(REKEY_AFTER_TIME) : scaled(REJECT_AFTER_TIME) - scaled(KEEPALIVE_TIMEOUT) - scaled(REKEY_TIMEOUT);
+        const limit = kp.initiator ? scaled(REKEY_AFTER_TIME) : scaled(REJECT_AFTER_TIME) - scaled(KEEPALIVE_TIMEOUT) - rekeyTimeout();
         if (inUse && age >= limit) {
           st.firstAttemptAt = now;
           st.rekeyRequested = true;
