@@ -94,7 +94,7 @@ relay_ready() {
   can_ping a "$B_O" && vine_path_is a "$BENCH_WORK/a" "$2" relay && vine_path_is b "$BENCH_WORK/b" "$1" relay
 }
 
-run_relayed() { # prints "MBPS RELAY_CPU_S FULL_SIZE_OK"
+run_relayed() { # prints "MBPS RELAY_CPU_S FULL_SIZE_OK UNDERLAY_FRAGMENTS"
   local h id_a id_b id_r pid_a pid_r pid_b c0 c1
   build_relay_topology
   for h in a r b; do mkdir -p "$BENCH_WORK/$h"; done
@@ -132,8 +132,10 @@ run_relayed() { # prints "MBPS RELAY_CPU_S FULL_SIZE_OK"
   # the path must still be relay after the run, or the figure measured something else
   vine_path_is a "$BENCH_WORK/a" "$id_b" relay || bdie "path A -> B changed away from relay during the run"
   for h in a r b; do blog "relayed: $h: vine drops $(vine_drops "$h" "$BENCH_WORK/$h"), underlay IP $(ip_frag_counters "$h")"; done
+  FRAGMENTS=0 # fresh namespaces: the counters cover this run only
+  for h in a r b; do FRAGMENTS=$((FRAGMENTS + $(ip_frag_counters "$h" | grep -o 'FragCreates=[0-9]*' | cut -d= -f2))); done
   for h in "$pid_a" "$pid_r" "$pid_b"; do bench_kill "$h"; done
-  echo "$IPERF_MBPS $(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/hz}') $FULL_SIZE_OK"
+  echo "$IPERF_MBPS $(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/hz}') $FULL_SIZE_OK $FRAGMENTS"
 }
 
 run_direct() { # prints MBPS
@@ -164,17 +166,17 @@ main() {
   if [ "${1:-}" = --check-topology ]; then check_topology; return; fi
   [ -x "$(vine_bin)" ] || bdie "no vine executable at $VINE_BIN (make build; run from the project root)"
 
-  local relayed relay_cpu full_size_ok direct pct
+  local relayed relay_cpu full_size_ok fragments direct pct
   # command substitution runs in a subshell: its namespaces and PIDs would escape our cleanup, so
   # the measurements write to files instead.
   run_relayed >"$BENCH_WORK/relayed.out" || exit 1
-  read -r relayed relay_cpu full_size_ok <"$BENCH_WORK/relayed.out"
+  read -r relayed relay_cpu full_size_ok fragments <"$BENCH_WORK/relayed.out"
   run_direct >"$BENCH_WORK/direct.out" || exit 1
   read -r direct <"$BENCH_WORK/direct.out"
   pct=$(awk -v r="$relayed" -v d="$direct" 'BEGIN{ if (d > 0) printf "%.1f", 100*r/d; else print "null" }')
   blog "relayed TCP x1: $relayed Mbit/s (relay CPU ${relay_cpu}s), direct TCP x1: $direct Mbit/s, relayed = $pct % of direct"
-  printf '{"benchmark":"relay","duration_s":%s,"overlay_mtu":%s,"relayed_tcp1_mbps":%s,"direct_tcp1_mbps":%s,"relayed_pct_of_direct":%s,"relay_cpu_s":%s,"relay_full_size_packet_ok":%s}\n' \
-    "$DURATION" "$RELAY_MTU" "$relayed" "$direct" "$pct" "$relay_cpu" "$full_size_ok"
+  printf '{"benchmark":"relay","duration_s":%s,"overlay_mtu":%s,"relayed_tcp1_mbps":%s,"direct_tcp1_mbps":%s,"relayed_pct_of_direct":%s,"relay_cpu_s":%s,"relay_full_size_packet_ok":%s,"underlay_fragments_created":%s}\n' \
+    "$DURATION" "$RELAY_MTU" "$relayed" "$direct" "$pct" "$relay_cpu" "$full_size_ok" "$fragments"
 }
 
 main "$@"; exit $?

@@ -92,9 +92,11 @@ export interface RelayResult {
   duration_s: number;
   relay_cpu_s: number;
   relay_full_size_packet_ok?: boolean;
+  underlay_fragments_created?: number;
 }
 export interface HandshakeResult {
   responder_per_s: number;
+  responder_windows_per_s?: number[];
   round_trip_per_s: number;
   aead: string;
 }
@@ -183,6 +185,8 @@ export interface PageInput {
   settings: string;
   rawDir: string;
   peersSummary: string;
+  /** Free text from whoever ran the bench (e.g. other load on the machine). */
+  note?: string;
   metrics: RawMetrics;
   relay: RelayResult | null;
   handshake: HandshakeResult | null;
@@ -196,10 +200,16 @@ export function renderPage(p: PageInput): string {
   const relayText = r
     ? `Relayed TCP×1 **${r.relayed_tcp1_mbps} Mbit/s**, direct **${r.direct_tcp1_mbps} Mbit/s** between the same two hosts: ` +
       `**${fmt(r.relayed_pct_of_direct, 1)} %** of direct (overlay MTU ${r.overlay_mtu}, ${r.duration_s} s runs; the relay used ` +
-      `${r.relay_cpu_s} CPU-s).${r.relay_full_size_packet_ok === false ? " A full-size overlay packet did not cross the relay." : ""}`
+      `${r.relay_cpu_s} CPU-s).${r.relay_full_size_packet_ok === false ? " A full-size overlay packet did not cross the relay." : ""}` +
+      (r.underlay_fragments_created
+        ? ` The underlay created ${r.underlay_fragments_created} IP fragments during the relayed run: the relay's extra ` +
+          `headers push full-size overlay packets past the 1500-byte underlay MTU.`
+        : "")
     : "Not measured: bench/relay.sh did not complete (its log is in the raw directory).";
   const hsText = h
-    ? `**${h.responder_per_s} handshakes/s** per responder (check mac1 + consume initiation + create response, one thread, ` +
+    ? `**${h.responder_per_s} handshakes/s** per responder (` +
+      (h.responder_windows_per_s ? `median of windows at ${h.responder_windows_per_s.join(", ")}/s; ` : "") +
+      `check mac1 + consume initiation + create response, one thread, ` +
       `${h.aead} AEAD); a full round trip (both sides) runs at ${h.round_trip_per_s}/s.`
     : "Not measured: bench/handshake.ts did not complete.";
   const idleText = i
@@ -214,7 +224,7 @@ rerun it to refresh the page. Compare vine only against peers measured in the sa
 ${p.versions.map((v) => `- ${v}`).join("\n")}
 - Settings: ${p.settings}
 - Raw output: \`${p.rawDir}\`
-
+${p.note ? `- Note: ${p.note}\n` : ""}
 ## Targets (issue "Performance")
 
 ${targetTable(targets(p.metrics, r, h, i))}
@@ -252,6 +262,15 @@ ${idleText}
 Eleven namespaces on one bridge, every host runs vine; CPU is utime+stime of the hub's daemon from
 /proc/PID/stat across the window, after the sessions are up. Source: bench/idle.sh.
 
+## Running it
+
+\`make bench\` as root (it builds \`dist/vine\` first); \`bash bench/run.sh --install\` apt-gets missing tools.
+Knobs: \`ROUNDS\` [3] and \`DURATION\` [10 s] for peers.sh and relay.sh, \`VPNS\`, \`IDLE=0\` to skip the
+idle run, \`BENCH_OUT\` for the raw output, \`NOTE\` for a line on this page. Each step also runs alone:
+\`bash bench/relay.sh\` (\`RELAY_MTU\`, \`--check-topology\`), \`./node_modules/.bin/bun bench/handshake.ts\`,
+\`bash bench/idle.sh\` (\`IDLE_SECONDS\`, \`IDLE_PEERS\`, \`--check-topology\`). Namespaces are named
+\`vb-*\` (peers.sh: \`bA\`, \`bB\`) and removed when a script exits, also on failure.
+
 ## How the numbers are taken
 
 - peers.sh: two namespaces joined by a veth pair, fresh for every VPN and round, rounds interleaved;
@@ -268,6 +287,12 @@ function peersVersions(metaFile: string): string[] {
     .split("\n")
     .filter((l) => l.startsWith("version ") || l.startsWith("iperf3:") || l.startsWith("rounds:"))
     .map((l) => l.replace(/^version /, ""));
+}
+
+/** When peers.sh started (its meta.txt "date:" line); now if that is missing. */
+function runDate(metaFile: string): string {
+  const line = existsSync(metaFile) ? readFileSync(metaFile, "utf8").split("\n").find((l) => l.startsWith("date: ")) : undefined;
+  return line ? line.slice("date: ".length).trim() : new Date().toISOString().replace(/\.\d+Z$/, "Z");
 }
 
 function cpuModel(): string {
@@ -290,6 +315,7 @@ if (import.meta.main) {
       "raw-dir": { type: "string" },
       out: { type: "string" },
       vine: { type: "string", default: "./dist/vine" },
+      note: { type: "string" },
     },
   });
   if (!values.peers || !existsSync(`${values.peers}/raw.tsv`)) {
@@ -303,11 +329,13 @@ if (import.meta.main) {
   const handshake = readJsonLine<HandshakeResult>(values.handshake);
   const idle = readJsonLine<IdleResult>(values.idle);
   const page = renderPage({
-    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    date: runDate(`${values.peers}/meta.txt`),
     machine: `${cpus().length} cores (${cpuModel()}), Linux ${release()}`,
-    versions: [`vine: ${vineVersion(values.vine!)}`, ...meta.filter((l) => !l.startsWith("rounds:"))],
+    // peers.sh's own "vine:" line repeats the version printed here
+    versions: [`vine: ${vineVersion(values.vine!)}`, ...meta.filter((l) => !l.startsWith("rounds:") && !l.startsWith("vine:"))],
     settings: meta.find((l) => l.startsWith("rounds:")) ?? "see raw output",
     rawDir: values["raw-dir"] ?? values.peers,
+    note: values.note,
     peersSummary: existsSync(summaryFile) ? readFileSync(summaryFile, "utf8") : "peers.sh wrote no summary.",
     metrics,
     relay,

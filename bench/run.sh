@@ -13,7 +13,7 @@
 #
 # Environment: ROUNDS [3] DURATION [10] (passed to peers.sh and relay.sh), VPNS [veth wireguard nebula
 # vine], BENCH_OUT [/tmp/vine-bench] (raw output), PEERS_SH [../shared/bench/peers.sh], IDLE [1],
-# PAGE [book/src/benchmarks.md].
+# PAGE [book/src/benchmarks.md], NOTE [] free text put on the page (e.g. other load on the machine).
 
 set -u -o pipefail
 export LC_ALL=C
@@ -66,10 +66,17 @@ main() {
   run="$BENCH_OUT/$(date -u +%Y%m%dT%H%M%SZ)"
   mkdir -p "$run" || die "cannot create $run"
   say "raw output -> $run"
+  # Benchmark one fixed binary: others may rebuild dist/vine while this runs for ten minutes.
+  cp ./dist/vine "$run/vine" || die "cannot copy dist/vine to $run"
+  trap 'rm -f "$run/vine"' EXIT # 100 MB; its hash is on the page
+  export VINE_BIN="$run/vine"
+  local vine_sha; vine_sha=$(sha256sum "$VINE_BIN" | cut -c1-16)
+  # Other work on the machine moves every figure; the page records how busy it was.
+  local load_start; load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
   say "1/5 peers.sh $VPNS (ROUNDS=$ROUNDS DURATION=$DURATION)"
   # shellcheck disable=SC2086 # VPNS is a word list
-  OUT="$run/peers" bash "$PEERS_SH" $VPNS 2>"$run/peers.log" || say "peers.sh exited non-zero (see $run/peers.log)"
+  OUT="$run/peers" bash "$PEERS_SH" $VPNS >"$run/peers.log" 2>&1 || say "peers.sh exited non-zero (see $run/peers.log)"
   peers_dir=$(readlink -f "$run/peers/latest" 2>/dev/null)
   [ -n "$peers_dir" ] && [ -f "$peers_dir/raw.tsv" ] || die "peers.sh produced no results (see $run/peers.log)"
 
@@ -89,8 +96,9 @@ main() {
   fi
 
   say "5/5 report -> $PAGE"
+  local note="benchmarked a copy of dist/vine, sha256 $vine_sha…; load average (1/5/15 min) at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg)${NOTE:+; $NOTE}"
   out=$("$BUN" bench/report.ts --peers "$peers_dir" --relay "$run/relay.json" --handshake "$run/handshake.json" \
-    --idle "$run/idle.json" --raw-dir "$run" --out "$PAGE") || die "report.ts failed"
+    --idle "$run/idle.json" --raw-dir "$run" --out "$PAGE" --note "$note" --vine "$VINE_BIN") || die "report.ts failed"
   cat "$peers_dir/summary.md"
   printf '%s\n' "$out"
   say "raw output kept in $run"
