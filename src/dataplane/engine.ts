@@ -491,6 +491,9 @@ export class PacketEngine {
   private install(peer: number, slot: number, role: "initiator" | "responder"): void {
     const p = peer * P_STRIDE;
     if (role === "responder") {
+      // The initiator's first packet can arrive before this command and confirm the keypair
+      // already; then it is current, and must not be parked (and later freed) as "next".
+      if (this.peers[p + P_CURRENT] === slot || Atomics.load(this.kp, slot * K_STRIDE + K_STATE) === KS_ACTIVE) return;
       // Not usable for sending until the initiator proves it has the keys (its first packet).
       const old = this.peers[p + P_NEXT]!;
       if (old >= 0 && old !== slot) this.free(old);

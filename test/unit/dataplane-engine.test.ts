@@ -308,3 +308,28 @@ describe("packet engine", () => {
     expect(b.tun.length).toBeLessThanOrEqual(20);
   });
 });
+
+describe("packet engine: command races", () => {
+  test("a responder keypair confirmed before its install command stays current", () => {
+    const { a, b } = pair();
+    const k1 = new Uint8Array(randomBytes(32));
+    const k2 = new Uint8Array(randomBytes(32));
+    const ra = a.slots.reserve()!;
+    const rb = b.slots.reserve()!;
+    b.slots.publish(rb.slot, 0, rb.localIndex, ra.localIndex, k2, k1, 1);
+    a.slots.publish(ra.slot, 0, ra.localIndex, rb.localIndex, k1, k2, KS_ACTIVE);
+    a.engine.command({ op: "install", peer: 0, slot: ra.slot, role: "initiator" });
+    // The initiator's first packet reaches b before b's install command.
+    fromTun(a, ipPacket(ip4(10, 42, 0, 1), ip4(10, 42, 1, 1), 10));
+    deliver(b, a.sent.at(-1)!, a.ip);
+    expect(b.v.peer(0, P_CURRENT)).toBe(rb.slot);
+    b.engine.command({ op: "install", peer: 0, slot: rb.slot, role: "responder" });
+    expect(b.v.peer(0, P_CURRENT)).toBe(rb.slot);
+    expect(b.v.peer(0, P_NEXT)).toBe(-1);
+    // A later responder keypair must not free the current one.
+    const r2 = b.slots.reserve()!;
+    b.slots.publish(r2.slot, 0, r2.localIndex, 77, k2, k1, 1);
+    b.engine.command({ op: "install", peer: 0, slot: r2.slot, role: "responder" });
+    expect(Atomics.load(b.v.keypairs, rb.slot * 8)).toBe(KS_ACTIVE);
+  });
+});
