@@ -16,7 +16,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const fresh = () => join(root, `s${n++}`);
 
-const DRIZZLE_TABLES = Object.values(schema).filter((v): v is SQLiteTable => v instanceof SQLiteTable);
+const DRIZZLE_TABLES: SQLiteTable[] = (Object.values(schema) as unknown[]).filter((v): v is SQLiteTable => v instanceof SQLiteTable);
 const EXPECTED_TABLES = ["counters", "daemon", "events", "identity", "peers", "routes", "schema_migrations", "sessions", "snapshots"];
 
 function userTables(store: ReturnType<typeof openState>): string[] {
