@@ -1,7 +1,7 @@
 // vine: one executable for the daemon and every operator command.
 //   vine <group> <command> [flags]      vine --help      vine --version
 
-import { defineCommand, runCommand, showUsage } from "citty";
+import { defineCommand, renderUsage, runCommand } from "citty";
 import { VERSION } from "./version.ts";
 import { CliFail } from "./cli/common.ts";
 import { identity } from "./cli/identity.ts";
@@ -15,10 +15,11 @@ const main = defineCommand({
   subCommands: { identity, config, daemon, status, peers, routes, sessions, counters, ping, snapshot, doctor },
 });
 
-async function resolveTarget(argv: string[]): Promise<[typeof main, typeof main | undefined]> {
+async function resolveTarget(argv: string[]): Promise<[typeof main, typeof main | undefined, string[]]> {
   // The command whose usage to show: walk the subcommands named on the line.
   let cmd = main as typeof main;
   let parent: typeof main | undefined;
+  const names: string[] = [];
   for (const a of argv) {
     if (a.startsWith("-")) break;
     const subs = (await (typeof cmd.subCommands === "function" ? cmd.subCommands() : cmd.subCommands)) as Record<string, typeof main> | undefined;
@@ -26,8 +27,9 @@ async function resolveTarget(argv: string[]): Promise<[typeof main, typeof main 
     if (!next) break;
     parent = cmd;
     cmd = next;
+    names.push(a);
   }
-  return [cmd, parent];
+  return [cmd, parent, names];
 }
 
 /**
@@ -61,8 +63,12 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
-    const [cmd, parent] = await resolveTarget(argv);
-    await showUsage(cmd, parent);
+    const [cmd, parent, names] = await resolveTarget(argv);
+    // citty names only the direct parent: spell the whole line ("vine identity init", not "identity init")
+    const shown = parent && names.length > 1 ? { ...parent, meta: { ...(parent.meta as object), name: ["vine", ...names.slice(0, -1)].join(" ") } } : parent;
+    const usage = await renderUsage(cmd, shown as typeof main | undefined);
+    // citty colours unless NO_COLOR/TERM=dumb; piped help (| less, > file) gets plain text
+    process.stdout.write(`${process.stdout.isTTY ? usage : plain(usage)}\n\n`);
     return 0;
   }
   const bad = await unknownOption(argv);
