@@ -14,6 +14,9 @@ import { ptr, type Pointer } from "bun:ffi";
 import { EVP_CTRL_AEAD_GET_TAG, EVP_CTRL_AEAD_SET_TAG, libcrypto } from "../../ffi/libcrypto.ts";
 import { type Aead, type AeadWithNonce, KEY_SIZE, TAG_SIZE, writeNonce } from "./aead.ts";
 
+/** Associated data in the handshake is a 32-byte hash; this bounds what the scratch area holds. */
+const AD_MAX = 128;
+
 export function libcryptoVersion(): { version: string | null; why: string | null } {
   const { lib, why } = libcrypto();
   if (!lib) return { version: null, why };
@@ -27,12 +30,22 @@ export function createLibcryptoAead(): AeadWithNonce | null {
   const cipher = lib.EVP_chacha20_poly1305();
   if (!ctx || !cipher) return null;
 
-  // Scratch: nonce (12) and the out-length int (4), in one buffer whose pointer is taken once.
-  const scratchAb = new ArrayBuffer(32);
+  // Scratch: nonce (12), the out-length int (4), and room for a handshake's key (32) and associated
+  // data (up to 128), in one long-lived buffer whose pointer is taken once. Native code must never
+  // read a temporary: a pointer is a plain number, so nothing would keep a temporary's memory alive
+  // while OpenSSL reads it (the GC may free it mid-call).
+  const scratchAb = new ArrayBuffer(16 + 16 + KEY_SIZE + AD_MAX);
+  const scratch = new Uint8Array(scratchAb);
   const nonce = new Uint8Array(scratchAb, 0, 12);
   const base = ptr(scratchAb);
   const noncePtr = base;
   const outlPtr = (base + 16) as Pointer;
+  const keyPtr = (base + 32) as Pointer;
+  const adPtr = (base + 32 + KEY_SIZE) as Pointer;
+  const stage = (key: Uint8Array, ad: Uint8Array): void => {
+    scratch.set(key, 32);
+    scratch.set(ad, 32 + KEY_SIZE);
+  };
 
   const bases = new WeakMap<ArrayBufferLike, number>();
   const addr = (a: Uint8Array, off: number): Pointer => {
@@ -53,13 +66,15 @@ export function createLibcryptoAead(): AeadWithNonce | null {
   // Handshake-sized operations with associated data, on copies (inputs may be short-lived views).
   const sealAdCurrentNonce = (key: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array => {
     if (key.length !== KEY_SIZE) throw new RangeError("aead: key must be 32 bytes");
+    if (ad.length > AD_MAX) throw new RangeError(`aead: associated data over ${AD_MAX} bytes`);
     const n = plaintext.length;
     const out = new Uint8Array(new ArrayBuffer(n + TAG_SIZE));
     out.set(plaintext);
     const p = addr(out, 0);
     const tag = (p + n) as Pointer;
-    let ok = lib.EVP_EncryptInit_ex(ctx, cipher, null, addr(copy(key), 0), noncePtr);
-    if (ad.length > 0) ok &= lib.EVP_EncryptUpdate(ctx, null, outlPtr, addr(copy(ad), 0), ad.length);
+    stage(key, ad);
+    let ok = lib.EVP_EncryptInit_ex(ctx, cipher, null, keyPtr, noncePtr);
+    if (ad.length > 0) ok &= lib.EVP_EncryptUpdate(ctx, null, outlPtr, adPtr, ad.length);
     if (n > 0) ok &= lib.EVP_EncryptUpdate(ctx, p, outlPtr, p, n);
     ok &= lib.EVP_EncryptFinal_ex(ctx, tag, outlPtr);
     ok &= lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag);
@@ -67,14 +82,15 @@ export function createLibcryptoAead(): AeadWithNonce | null {
     return out;
   };
   const openAdCurrentNonce = (key: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array | null => {
-    if (ciphertext.length < TAG_SIZE || key.length !== KEY_SIZE) return null;
+    if (ciphertext.length < TAG_SIZE || key.length !== KEY_SIZE || ad.length > AD_MAX) return null;
     const n = ciphertext.length - TAG_SIZE;
     const out = copy(ciphertext);
     const p = addr(out, 0);
     const tag = (p + n) as Pointer;
-    let ok = lib.EVP_DecryptInit_ex(ctx, cipher, null, addr(copy(key), 0), noncePtr);
+    stage(key, ad);
+    let ok = lib.EVP_DecryptInit_ex(ctx, cipher, null, keyPtr, noncePtr);
     ok &= lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag);
-    if (ad.length > 0) ok &= lib.EVP_DecryptUpdate(ctx, null, outlPtr, addr(copy(ad), 0), ad.length);
+    if (ad.length > 0) ok &= lib.EVP_DecryptUpdate(ctx, null, outlPtr, adPtr, ad.length);
     if (n > 0) ok &= lib.EVP_DecryptUpdate(ctx, p, outlPtr, p, n);
     if (ok !== 1 || lib.EVP_DecryptFinal_ex(ctx, tag, outlPtr) !== 1) return null;
     return out.subarray(0, n);
