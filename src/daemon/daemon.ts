@@ -23,6 +23,8 @@ import { DataPlane } from "../dataplane/host.ts";
 import { HEADROOM, PacketEngine, TAILROOM, type Route } from "../dataplane/engine.ts";
 import {
   allocateTables,
+  HEARTBEAT_RX,
+  HEARTBEAT_TX,
   MAX_PEERS,
   P_ACTIVE,
   P_CURRENT,
@@ -387,8 +389,26 @@ export class Daemon {
     }, busy ? 50 : 500);
   }
 
+  private heartbeats = [0, 0];
+  private heartbeatAt = 0;
+
+  /** A worker whose loop stops turning is a bug worth shouting about: check every 2 s. */
+  private checkWorkers(now: number): void {
+    if (now - this.heartbeatAt < 2000) return;
+    this.heartbeatAt = now;
+    [HEARTBEAT_TX, HEARTBEAT_RX].forEach((slot, i) => {
+      const beat = Atomics.load(this.views.misc, slot);
+      if (beat === this.heartbeats[i] && this.phase === "running") {
+        this.counters.inc("worker_stalls");
+        this.log.error("data-plane worker loop stalled", { worker: i === 0 ? "tx" : "rx", beats: beat });
+      }
+      this.heartbeats[i] = beat;
+    });
+  }
+
   private tick(): void {
     const now = Date.now();
+    if (process.env.VINE_WORKERS !== "1") this.checkWorkers(now);
     try {
       this.mesh.tick(now);
       this.sessions.tick(now);

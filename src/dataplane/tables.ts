@@ -97,6 +97,8 @@ export const KS_ACTIVE = 2;
 export const RELAY_SERVICE = 0; // misc[0] = 1 when this node forwards relay envelopes
 export const ROUTES_VERSION = 1; // misc[1] bumps when the route table changes
 export const WORKER_READY = 2; // misc[2] = 1 once the worker runs its loop
+export const HEARTBEAT_TX = 3; // misc[3], misc[4]: bumped by each worker once per loop iteration
+export const HEARTBEAT_RX = 4;
 export const MISC_INTS = 8;
 
 /**

@@ -11,7 +11,7 @@ import { Poller, drainEventFd } from "../linux/poll.ts";
 import { UdpIo } from "../linux/udp.ts";
 import { createAead } from "../crypto/aead.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "./engine.ts";
-import { REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
+import { HEARTBEAT_RX, HEARTBEAT_TX, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 
 declare const self: Worker;
 
@@ -163,7 +163,9 @@ async function start(init: WorkerInit): Promise<void> {
   emit({ ev: "ready" });
 
   const eng = engine;
+  const heartbeat = role === "rx" ? HEARTBEAT_RX : HEARTBEAT_TX;
   while (!stopping) {
+    Atomics.add(views.misc, heartbeat, 1);
     // Commands wake the loop through the eventfd; the timeout only bounds how stale the clock gets.
     const n = poller.wait(1000);
     eng.tick();
