@@ -29,66 +29,67 @@ function note(v: Views, format: Format): void {
 
 const commonArgs = { ...stateArgs, ...formatArg };
 
-export const status = defineCommand({
-  meta: { name: "status", description: "Identity, network, prefix, daemon phase and uptime, peer and path counts" },
-  args: commonArgs,
-  async run({ args }) {
-    const v = await fetchViews(args);
+/** A read-only view command: fetch the views (live or saved), print JSON or a text rendering. */
+function viewCommand(name: string, description: string, json: (v: Views) => unknown, text: (v: Views) => string) {
+  return defineCommand({
+    meta: { name, description },
+    args: commonArgs,
+    async run({ args }) {
+      const v = await fetchViews(args);
+      if (args.format === "json") return printJson(json(v));
+      note(v, args.format as Format);
+      console.log(text(v));
+    },
+  });
+}
+
+export const status = viewCommand(
+  "status",
+  "Identity, network, prefix, daemon phase and uptime, peer and path counts",
+  (v) => v.status,
+  (v) => {
     const s = v.status;
-    if (args.format === "json") return printJson(s);
-    note(v, args.format as Format);
     const p = s.paths;
-    console.log(
-      [
-        `node        ${s.node} (${s.network_id})`,
-        `peer_id     ${s.peer_id}`,
-        `fingerprint ${s.fingerprint}`,
-        `overlay     ${s.address} on ${s.tun}, owns ${s.prefix}`,
-        `listen      udp/${s.listen_port}`,
-        `daemon      ${s.daemon.phase}${s.daemon.pid ? ` pid ${s.daemon.pid}` : ""}${s.daemon.uptime_s !== null ? `, up ${s.daemon.uptime_s}s` : ""}`,
-        `peers       ${s.peers.total} allowed, ${s.peers.with_session} with a session`,
-        `paths       direct ${p.direct}, signaling_then_direct ${p.signaling_then_direct}, relay ${p.relay}, none ${p.none}`,
-        `crypto      ${s.aead}`,
-        `source      ${s.source === "live" ? "live (daemon)" : "saved state (daemon not running)"}`,
-      ].join("\n"),
-    );
+    return [
+      `node        ${s.node} (${s.network_id})`,
+      `peer_id     ${s.peer_id}`,
+      `fingerprint ${s.fingerprint}`,
+      `overlay     ${s.address} on ${s.tun}, owns ${s.prefix}`,
+      `listen      udp/${s.listen_port}`,
+      `daemon      ${s.daemon.phase}${s.daemon.pid ? ` pid ${s.daemon.pid}` : ""}${s.daemon.uptime_s !== null ? `, up ${s.daemon.uptime_s}s` : ""}`,
+      `peers       ${s.peers.total} allowed, ${s.peers.with_session} with a session`,
+      `paths       direct ${p.direct}, signaling_then_direct ${p.signaling_then_direct}, relay ${p.relay}, none ${p.none}`,
+      `crypto      ${s.aead}`,
+      `source      ${s.source === "live" ? "live (daemon)" : "saved state (daemon not running)"}`,
+    ].join("\n");
   },
-});
+);
 
-export const peers = defineCommand({
-  meta: { name: "peers", description: "Allowed peers: identity, prefix, role, path and last contact" },
-  args: commonArgs,
-  async run({ args }) {
-    const v = await fetchViews(args);
-    if (args.format === "json") return printJson({ source: v.status.source, peers: v.peers });
-    note(v, args.format as Format);
-    console.log(
-      table(
-        ["NAME", "PREFIX", "PATH", "SESSION", "ROLE", "LAST HANDSHAKE", "PEER ID"],
-        v.peers.map((p) => [
-          p.name,
-          p.prefix,
-          p.path,
-          p.session ? "up" : "down",
-          [p.bootstrap ? "bootstrap" : "", p.relay_capable ? "relay" : "", p.wireguard_only ? "wireguard" : ""].filter(Boolean).join(",") || "peer",
-          ago(p.last_handshake),
-          p.peer_id,
-        ]),
-      ),
-    );
-  },
-});
+export const peers = viewCommand(
+  "peers",
+  "Allowed peers: identity, prefix, role, path and last contact",
+  (v) => ({ source: v.status.source, peers: v.peers }),
+  (v) =>
+    table(
+      ["NAME", "PREFIX", "PATH", "SESSION", "ROLE", "LAST HANDSHAKE", "PEER ID"],
+      v.peers.map((p) => [
+        p.name,
+        p.prefix,
+        p.path,
+        p.session ? "up" : "down",
+        [p.bootstrap ? "bootstrap" : "", p.relay_capable ? "relay" : "", p.wireguard_only ? "wireguard" : ""].filter(Boolean).join(",") || "peer",
+        ago(p.last_handshake),
+        p.peer_id,
+      ]),
+    ),
+);
 
-export const routes = defineCommand({
-  meta: { name: "routes", description: "Overlay routes: each prefix and the peer that owns it" },
-  args: commonArgs,
-  async run({ args }) {
-    const v = await fetchViews(args);
-    if (args.format === "json") return printJson({ source: v.status.source, routes: v.routes });
-    note(v, args.format as Format);
-    console.log(table(["PREFIX", "KIND", "OWNER", "PATH", "INSTALLED"], v.routes.map((r) => [r.prefix, r.kind, r.name, r.kind === "local" ? "local" : r.path, r.installed ? "yes" : "no"])));
-  },
-});
+export const routes = viewCommand(
+  "routes",
+  "Overlay routes: each prefix and the peer that owns it",
+  (v) => ({ source: v.status.source, routes: v.routes }),
+  (v) => table(["PREFIX", "KIND", "OWNER", "PATH", "INSTALLED"], v.routes.map((r) => [r.prefix, r.kind, r.name, r.kind === "local" ? "local" : r.path, r.installed ? "yes" : "no"])),
+);
 
 export function sessionsText(list: SessionView[]): string {
   return table(
@@ -107,16 +108,12 @@ export function sessionsText(list: SessionView[]): string {
   );
 }
 
-export const sessions = defineCommand({
-  meta: { name: "sessions", description: "One session per allowed peer: path class, endpoint, relay, RTT, traffic" },
-  args: commonArgs,
-  async run({ args }) {
-    const v = await fetchViews(args);
-    if (args.format === "json") return printJson({ source: v.status.source, sessions: v.sessions });
-    note(v, args.format as Format);
-    console.log(sessionsText(v.sessions));
-  },
-});
+export const sessions = viewCommand(
+  "sessions",
+  "One session per allowed peer: path class, endpoint, relay, RTT, traffic",
+  (v) => ({ source: v.status.source, sessions: v.sessions }),
+  (v) => sessionsText(v.sessions),
+);
 
 export const counters = defineCommand({
   meta: { name: "counters", description: "Node and per-peer counters: traffic, handshakes, paths and every drop reason" },

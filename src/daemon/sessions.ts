@@ -157,6 +157,12 @@ export class SessionManager {
       if (origin ? this.io.sendToOrigin(peer, origin, msg) : this.io.sendToPeer(peer, msg)) this.counters.inc("handshake_initiations_resent", peer.id);
       return;
     }
+    // WireGuard's rule: at most one new initiation per REKEY_TIMEOUT per peer. Whatever goes wrong
+    // elsewhere, a peer is never flooded with handshakes (and neither is this host's CPU).
+    if (now - s.lastInitiationSentAt < rekeyTimeout()) {
+      this.counters.inc("handshake_initiations_rate_limited", peer.id);
+      return;
+    }
     if (s.pending) this.dropPending(s.pending);
     const r = this.slots.reserve();
     if (!r) {

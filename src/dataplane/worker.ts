@@ -169,33 +169,29 @@ async function start(init: WorkerInit): Promise<void> {
     // Commands wake the loop through the eventfd; the timeout only bounds how stale the clock gets.
     const n = poller.wait(1000);
     eng.tick();
+    // One bounded burst per fd per round, then back to poll(): a steady flood of packets must
+    // never keep the loop from yielding to its event loop, where commands (new keypairs, routes)
+    // arrive — starving them turned one slow handshake into a storm.
     if (n > 0) {
-      let more = true;
-      // Alternate bursts until every watched fd is drained.
-      while (more) {
-        more = false;
-        if (tunIdx >= 0 && poller.readable(tunIdx)) {
-          const stagingPtr = ptrOf(staging) + HEADROOM;
-          for (let i = 0; i < BURST; i++) {
-            const r = Number(libc.read(tunFd, stagingPtr, readMax));
-            if (r <= 0) {
-              if (r < 0) {
-                const e = errno();
-                if (e !== EAGAIN && e !== EINTR) emit({ ev: "error", message: `tun read failed: errno ${e}` });
-              }
-              break;
+      if (tunIdx >= 0 && poller.readable(tunIdx)) {
+        const stagingPtr = ptrOf(staging) + HEADROOM;
+        for (let i = 0; i < BURST; i++) {
+          const r = Number(libc.read(tunFd, stagingPtr, readMax));
+          if (r <= 0) {
+            if (r < 0) {
+              const e = errno();
+              if (e !== EAGAIN && e !== EINTR) emit({ ev: "error", message: `tun read failed: errno ${e}` });
             }
-            eng.fromTun(staging, HEADROOM, r);
-            if (i === BURST - 1) more = true;
+            break;
           }
-          flushGroups();
+          eng.fromTun(staging, HEADROOM, r);
         }
-        if (udpIdx >= 0 && poller.readable(udpIdx)) {
-          const got = rx.recvBatch();
-          for (let i = 0; i < got; i++) {
-            eng.fromUdp(rx.slot(i), 0, rx.lengths[i]!, rx.srcIp[i]!, rx.srcPort[i]!);
-          }
-          if (got === BURST) more = true;
+        flushGroups();
+      }
+      if (udpIdx >= 0 && poller.readable(udpIdx)) {
+        const got = rx.recvBatch();
+        for (let i = 0; i < got; i++) {
+          eng.fromUdp(rx.slot(i), 0, rx.lengths[i]!, rx.srcIp[i]!, rx.srcPort[i]!);
         }
       }
     }
