@@ -198,3 +198,111 @@ describe.skipIf(!lib)("libcrypto and noble agree", () => {
     expect(heapStats().objectCount - before).toBeLessThan(100);
   });
 });
+
+// Through the public factory, as the data plane and the handshake get them.
+describe.each(["libcrypto", "noble"] as const)("createAead(%j)", (which) => {
+  const aead = createAead(which) as AeadWithNonce;
+  const WG_KEY = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const WG_PT = new TextEncoder().encode("hello wireguard");
+  const WG_SEALED = "59e666bcbcebc4a5a1786b5cad70c3f9b63810f052208ab04027b4684382b9";
+
+  test("is the backend asked for", () => {
+    expect(aead.name).toBe(which);
+  });
+
+  test("RFC 8439 §2.8.2 with key, nonce, plaintext and ad as views at offsets in one SharedArrayBuffer", () => {
+    for (const shift of [0, 1, 3, 7, 16, 33]) {
+      const sab = new SharedArrayBuffer(1024);
+      const at = (o: number, src: Uint8Array) => {
+        const v = new Uint8Array(sab, o, src.length);
+        v.set(src);
+        return v;
+      };
+      const key = at(shift, RFC_KEY);
+      const nonce = at(64 + shift, RFC_NONCE);
+      const ad = at(96 + shift, RFC_AD);
+      const pt = at(128 + shift, RFC_PT);
+      const sealed = aead.sealWithNonce(key, nonce, pt, ad);
+      expect(hex(sealed)).toBe(RFC_CT.replace(/\s+/g, "") + RFC_TAG);
+      // Inputs are not modified.
+      expect(hex(pt)).toBe(hex(RFC_PT));
+      const ct = at(512 + shift, sealed);
+      expect(hex(aead.openWithNonce(key, nonce, ct, ad)!)).toBe(hex(RFC_PT));
+      ad[0]! ^= 1;
+      expect(aead.openWithNonce(key, nonce, ct, ad)).toBeNull();
+    }
+  });
+
+  test("in place at several offsets, on ArrayBuffers and SharedArrayBuffers (known answer)", () => {
+    for (const shared of [false, true]) {
+      for (const off of [0, 1, 2, 3, 7, 13, 16, 64, 1000]) {
+        const mem = shared ? new SharedArrayBuffer(2048) : new ArrayBuffer(2048);
+        // The key is a view inside the same memory, at an odd offset.
+        const key = new Uint8Array(mem, 1501, 32);
+        key.set(WG_KEY);
+        const buf = new Uint8Array(mem, 0, 1400);
+        buf.set(WG_PT, off);
+        aead.seal(key, 0x0102030405, buf, off, WG_PT.length);
+        expect(hex(buf.subarray(off, off + WG_PT.length + 16))).toBe(WG_SEALED);
+        expect(buf.subarray(0, off).every((x) => x === 0)).toBe(true);
+        expect(buf.subarray(off + WG_PT.length + 16).every((x) => x === 0)).toBe(true);
+        expect(aead.open(key, 0x0102030405, buf, off, WG_PT.length + 16)).toBe(true);
+        expect(hex(buf.subarray(off, off + WG_PT.length))).toBe(hex(WG_PT));
+        // A view that starts inside the buffer: offsets are relative to the view.
+        const view = new Uint8Array(mem, off, 64);
+        view.fill(0);
+        view.set(WG_PT, 5);
+        aead.seal(key, 0x0102030405, view, 5, WG_PT.length);
+        expect(hex(view.subarray(5, 5 + WG_PT.length + 16))).toBe(WG_SEALED);
+      }
+    }
+  });
+
+  test("sealAd/openAd: empty and non-empty plaintext and ad; the ad, key and counter are bound", () => {
+    for (const [plen, alen] of [[0, 0], [0, 32], [32, 0], [32, 32], [12, 32], [100, 7]] as const) {
+      const key = rand(32);
+      const pt = rand(plen);
+      const ad = rand(alen);
+      const ct = aead.sealAd(key, 3, pt, ad);
+      expect(ct.length).toBe(plen + 16);
+      expect(hex(aead.openAd(key, 3, ct, ad)!)).toBe(hex(pt));
+      expect(aead.openAd(key, 4, ct, ad)).toBeNull();
+      expect(aead.openAd(rand(32), 3, ct, ad)).toBeNull();
+      expect(aead.openAd(key, 3, ct, new Uint8Array([...ad, 0]))).toBeNull();
+      if (alen > 0) expect(aead.openAd(key, 3, ct, ad.subarray(1))).toBeNull();
+      const bad = ct.slice();
+      bad[Math.floor(Math.random() * bad.length)]! ^= 1 << Math.floor(Math.random() * 8);
+      expect(aead.openAd(key, 3, bad, ad)).toBeNull();
+    }
+  });
+});
+
+describe.skipIf(!lib)("sealAd/openAd: libcrypto and noble agree", () => {
+  test("random keys, counters (incl. > 2^32), plaintexts and ad up to 128 bytes", () => {
+    for (let i = 0; i < 300; i++) {
+      const key = rand(32);
+      const counter = i < 4 ? [0, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1][i]! : Math.floor(Math.random() * 2 ** 48);
+      const pt = rand(Math.floor(Math.random() * 200));
+      const ad = rand(Math.floor(Math.random() * 129));
+      const a = lib!.sealAd(key, counter, pt, ad);
+      const b = noble.sealAd(key, counter, pt, ad);
+      expect(hex(a)).toBe(hex(b));
+      expect(hex(noble.openAd(key, counter, a, ad)!)).toBe(hex(pt));
+      expect(hex(lib!.openAd(key, counter, b, ad)!)).toBe(hex(pt));
+    }
+  });
+
+  test("the handshake form equals the transport form when ad is empty", () => {
+    const key = rand(32);
+    const pt = rand(77);
+    const buf = new Uint8Array(77 + 16);
+    buf.set(pt);
+    lib!.seal(key, 2 ** 40 + 5, buf, 0, 77);
+    expect(hex(noble.sealAd(key, 2 ** 40 + 5, pt, new Uint8Array(0)))).toBe(hex(buf));
+  });
+
+  test("libcrypto refuses ad over its 128-byte scratch area (handshake ad is 32 bytes)", () => {
+    expect(() => lib!.sealAd(rand(32), 0, rand(4), rand(129))).toThrow(RangeError);
+    expect(lib!.openAd(rand(32), 0, rand(40), rand(129))).toBeNull();
+  });
+});
