@@ -79,7 +79,7 @@ describe("against independent constructions", () => {
   const handKdf = (n: number, key: Uint8Array, input: Uint8Array): Uint8Array[] => {
     const prk = handHmac(key, input);
     const out: Uint8Array[] = [];
-    let prev = new Uint8Array(0);
+    let prev: Uint8Array = new Uint8Array(0);
     for (let i = 1; i <= n; i++) {
       prev = handHmac(prk, new Uint8Array([...prev, i]));
       out.push(prev);

@@ -73,8 +73,8 @@ describe.each([
   });
 
   test(`iterated k = X25519(k, u), u = old k: ${iterations} iteration(s)`, () => {
-    let k = bytes("09" + "00".repeat(31));
-    let u = k.slice();
+    let k: Uint8Array = bytes("09" + "00".repeat(31));
+    let u: Uint8Array = k.slice();
     for (let i = 0; i < iterations; i++) {
       const r = dh(k, u)!;
       u = k;
