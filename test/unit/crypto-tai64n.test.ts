@@ -43,3 +43,29 @@ test("now is close to the wall clock", () => {
   const secs = Number(new DataView(t.buffer).getBigUint64(0) - 0x400000000000000an);
   expect(Math.abs(secs - Date.now() / 1000)).toBeLessThan(5);
 });
+
+test("monotonic: later times never compare lower; 17 ms apart always compare higher", () => {
+  let t = 1_600_000_000_000;
+  let prev = tai64n(t);
+  for (let i = 0; i < 20_000; i++) {
+    const step = Math.floor(Math.random() * 40);
+    t += step;
+    const cur = tai64n(t);
+    const c = tai64nCompare(cur, prev);
+    expect(c).toBeGreaterThanOrEqual(0);
+    if (step >= 17) expect(c).toBeGreaterThan(0);
+    prev = cur;
+  }
+});
+
+test("the comparator is the numeric order: antisymmetric, across second and byte boundaries", () => {
+  const times = [0, 999, 1000, 255_000, 256_000, 65_536_000, 1_700_000_000_999, 1_700_000_001_000, 2 ** 40, 4_102_444_800_000];
+  for (const x of times) {
+    for (const y of times) {
+      const c = tai64nCompare(tai64n(x), tai64n(y));
+      expect(Math.sign(c) + Math.sign(tai64nCompare(tai64n(y), tai64n(x)))).toBe(0);
+      // Equal only within one whitening step of the same second.
+      if (Math.floor(x / 1000) !== Math.floor(y / 1000)) expect(Math.sign(c)).toBe(Math.sign(x - y));
+    }
+  }
+});

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { generateX25519KeyPair, x25519PublicKey } from "../../src/crypto/x25519.ts";
 import { COOKIE_SECRET_MAX_AGE, REKEY_TIMEOUT } from "../../src/wg/constants.ts";
 import { cookieKey, CookieChecker, CookieJar } from "../../src/wg/cookie.ts";
-import { Handshaker, mac1Key } from "../../src/wg/handshake.ts";
+import { Handshaker, mac1Key, writeMacs } from "../../src/wg/handshake.ts";
 import { decodeCookieReply, INITIATION, messageType } from "../../src/wg/messages.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -106,4 +106,30 @@ describe("cookie round trip", () => {
       expect(checker.checkMac2(new Uint8Array(n), SRC, t0)).toBe(false);
     }
   });
+});
+
+test("writeMacs with the jar's cookie: checkMac2 passes for that source only, and mac2 covers mac1", () => {
+  const ik = generateX25519KeyPair();
+  const rk = generateX25519KeyPair();
+  const checker = new CookieChecker(rk.publicKey);
+  const jar = new CookieJar(rk.publicKey);
+  const hs = new Handshaker(ik);
+  const t = 5_000_000;
+  const first = hs.createInitiation(rk.publicKey, psk, 9);
+  expect(jar.consumeReply(checker.createReply(first.message, SRC, 9, t), first.pending.mac1, t)).toBe(true);
+  // Re-mac the same initiation by hand, as a retransmission under load does.
+  const msg = first.message.slice();
+  writeMacs(msg, mac1Key(rk.publicKey), jar.cookie(t));
+  expect(checker.checkMac1(msg)).toBe(true);
+  expect(checker.checkMac2(msg, SRC, t)).toBe(true);
+  expect(checker.checkMac2(msg, OTHER_SRC, t)).toBe(false);
+  expect(checker.checkMac2(msg, SRC.subarray(0, 4), t)).toBe(false); // same IP, no port
+  const badMac1 = msg.slice();
+  badMac1[INITIATION.mac1]! ^= 1;
+  expect(checker.checkMac1(badMac1)).toBe(false);
+  expect(checker.checkMac2(badMac1, SRC, t)).toBe(false);
+  // Another responder's checker knows neither the mac1 key nor the cookie secret.
+  const stranger = new CookieChecker(generateX25519KeyPair().publicKey);
+  expect(stranger.checkMac1(msg)).toBe(false);
+  expect(stranger.checkMac2(msg, SRC, t)).toBe(false);
 });

@@ -153,3 +153,49 @@ describe("handshake between random identities", () => {
     expect(checkMac1(new Uint8Array(10), mac1Key(b.publicKey))).toBe(false);
   });
 });
+
+describe("handshake across backends and buffers", () => {
+  const psk = new Uint8Array(32).fill(9);
+  test("a noble-only initiator and a fast responder (and the reverse) complete with mirrored keys", () => {
+    const noble = { aead: createAead("noble"), dh: x25519Noble };
+    for (const [hi, hr] of [
+      [noble, {}],
+      [{}, noble],
+    ] as const) {
+      const a = generateX25519KeyPair();
+      const b = generateX25519KeyPair();
+      const ha = new Handshaker(a, hi);
+      const hb = new Handshaker(b, hr);
+      const { message, pending } = ha.createInitiation(b.publicKey, psk, 1);
+      expect(hb.checkMac1(message)).toBe(true);
+      const got = hb.consumeInitiation(message)!;
+      const { message: resp, keys: kb } = hb.createResponse(got.state, psk, 2);
+      expect(ha.checkMac1(resp)).toBe(true);
+      const ka = ha.consumeResponse(pending, psk, resp)!;
+      expect(hex(ka.sendKey)).toBe(hex(kb.recvKey));
+      expect(hex(ka.recvKey)).toBe(hex(kb.sendKey));
+    }
+  });
+
+  test("the responder's state does not alias the received datagram (the receive buffer is reused)", () => {
+    const { initiator, responder } = fixedPair();
+    const { message, pending } = initiator.createInitiation(SR.publicKey, PSK, II);
+    const rxBuf = new Uint8Array(2048);
+    rxBuf.set(message, 100);
+    const got = responder.consumeInitiation(rxBuf.subarray(100, 248))!;
+    rxBuf.fill(0xaa); // the next datagram overwrites the buffer
+    const { message: m2 } = responder.createResponse(got.state, PSK, IR);
+    expect(hex(m2)).toBe(PIN.msg2);
+    expect(hex(got.peerPublic)).toBe(PIN.Si_pub);
+    const ik = initiator.consumeResponse(pending, PSK, m2)!;
+    expect(hex(ik.sendKey)).toBe(PIN.initiatorSend);
+  });
+
+  test("a replayed initiation authenticates again with the same timestamp (the caller refuses it by TAI64N)", () => {
+    const { initiator, responder } = fixedPair();
+    const { message } = initiator.createInitiation(SR.publicKey, PSK, II);
+    const one = responder.consumeInitiation(message)!;
+    const two = responder.consumeInitiation(message.slice())!;
+    expect(hex(two.timestamp)).toBe(hex(one.timestamp));
+  });
+});
