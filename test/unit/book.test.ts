@@ -128,6 +128,17 @@ describe("the book", () => {
     expect(missing).toEqual([]);
   });
 
+  test("documents every event kind the daemon records", () => {
+    const src = readdirSync(join(root, "src/daemon"))
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => readFileSync(join(root, "src/daemon", f), "utf8"))
+      .join("\n");
+    const kinds = new Set([...src.matchAll(/\.event\(\s*"([a-z_]+)"/g)].map((m) => m[1]!));
+    expect(kinds.size).toBeGreaterThanOrEqual(5);
+    const statePage = pages.find((p) => p.name === "state.md")!.text;
+    expect([...kinds].filter((k) => !statePage.includes(k))).toEqual([]);
+  });
+
   test("TOML examples with a [node] section parse", () => {
     const blocks = [...book.matchAll(/```toml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => b.includes("[node]"));
     expect(blocks.length).toBeGreaterThan(1);
