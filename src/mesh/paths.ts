@@ -484,10 +484,13 @@ export class PathSelector {
         this.switchTo(st, d, now, `direct path answers at ${fmt(d.c.ep)}${d.c.origin === "signaled" ? " (hole punched)" : ""}`, out);
         return;
       }
-      if (d.c.streak >= this.t.promoteAfterOk && now - st.demotedAt >= st.holdDown) {
+      // Only candidates with the reply streak compete: a fresh but lossy endpoint of a better class
+      // must not hide one that answers every probe.
+      const ready = now - st.demotedAt >= st.holdDown ? this.bestDirect(st, now, null, this.t.promoteAfterOk) : null;
+      if (ready) {
         this.counters.promotions++;
         st.promotedAt = now;
-        this.switchTo(st, d, now, `direct path ${fmt(d.c.ep)} answered ${d.c.streak} consecutive probes, ${Math.round(now - st.demotedAt)} ms after the fallback`, out);
+        this.switchTo(st, ready, now, `direct path ${fmt(ready.c.ep)} answered ${ready.c.streak} consecutive probes, ${Math.round(now - st.demotedAt)} ms after the fallback`, out);
         return;
       }
     }
@@ -499,13 +502,13 @@ export class PathSelector {
 
   /**
    * The best direct candidate with fresh evidence (heard within probeTimeoutMs), excluding `skip`.
-   * For promotion after a fallback a candidate must also carry a reply streak: among those
-   * heard, prefer the better class, then the longer streak, then the lower RTT.
+   * For promotion after a fallback a candidate must also carry a reply streak of `minStreak`: among
+   * those heard, prefer the better class, then the longer streak, then the lower RTT.
    */
-  private bestDirect(st: PeerState, now: number, skip: Candidate | null): { kind: "direct"; c: Candidate } | null {
+  private bestDirect(st: PeerState, now: number, skip: Candidate | null, minStreak = 0): { kind: "direct"; c: Candidate } | null {
     let best: Candidate | null = null;
     for (const c of st.candidates.values()) {
-      if (c === skip || !this.fresh(c, now)) continue;
+      if (c === skip || !this.fresh(c, now) || c.streak < minStreak) continue;
       if (!best || better(c, best)) best = c;
     }
     return best ? { kind: "direct", c: best } : null;
@@ -654,7 +657,9 @@ export class PathSelector {
     let c = st.candidates.get(k);
     if (c) {
       // Configured knowledge wins; a punch result is more precise than "some packet came from there".
-      if (origin === "static" || (origin === "signaled" && c.origin === "authenticated")) c.origin = origin;
+      // The active path keeps its class (it changes only with a switch, which is logged).
+      const isActive = st.active.kind === "direct" && st.active.c === c;
+      if (!isActive && (origin === "static" || (origin === "signaled" && c.origin === "authenticated"))) c.origin = origin;
       return c;
     }
     if (st.candidates.size >= MAX_CANDIDATES) this.evictCandidate(st);

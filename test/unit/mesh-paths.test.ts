@@ -57,9 +57,13 @@ class Sim {
     }
   }
 
+  /** When tick() emitted an action (for actions that went through handle()). */
+  readonly when = new WeakMap<PathAction, number>();
+
   handle(actions: PathAction[]): void {
     for (const a of actions) {
       this.log.push(a);
+      this.when.set(a, this.now);
       if (a.kind === "probe") this.deliver(a.peer, a.endpoint ?? a.via!, a.probeId);
       if (a.kind === "punch") a.endpoints.forEach((e, i) => this.deliver(a.peer, e, a.probeIds[i]!));
     }
@@ -502,5 +506,483 @@ describe("roaming, probes, RTT", () => {
     expect(sel.timings.deadAfterMs).toBe(DEFAULT_TIMINGS.deadAfterMs);
     expect(sel.timings.probeIntervalMs).toBe(DEFAULT_TIMINGS.probeIntervalMs);
     expect(sel.timings.promoteAfterOk).toBe(1);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Behaviours one by one, each with its own clock and network, and the invariants that must hold
+// whatever the events.
+
+/** Every switch starts from where the previous one (or the initial view) left the peer. */
+function expectContinuous(s: Sim, peer: string, initial: string): void {
+  let cls = initial;
+  for (const a of s.log) {
+    if (a.kind !== "switch" || a.peer !== peer) continue;
+    expect(a.from.cls).toBe(cls as never);
+    // A switch changes something: the class, the endpoint or the relay.
+    expect(JSON.stringify([a.from.cls, a.from.endpoint, a.from.via])).not.toBe(JSON.stringify([a.to.cls, a.to.endpoint, a.to.via]));
+    cls = a.to.cls;
+  }
+  expect(s.sel.view(peer).cls).toBe(cls as never);
+}
+
+describe("behaviours", () => {
+  test("static endpoint: starts direct and stays direct for 60 s while it answers (idle, then busy)", () => {
+    const s = new Sim();
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link(E1, up);
+    s.link("relay-r", up);
+    expect(s.sel.view(P)).toMatchObject({ cls: "direct", endpoint: E1 });
+    s.run(30_000);
+    s.traffic = true;
+    s.run(60_000);
+    expect(s.of("switch")).toHaveLength(0);
+    expect(s.sel.view(P)).toMatchObject({ cls: "direct", endpoint: E1, since: 0, rttMs: 20 });
+    expect(s.sel.stats()).toEqual({ fallbackTransitions: 0, promotions: 0, relayUsage: 0, unknownProbeReplies: 0 });
+    // Proven from the first reply on: nothing but probes of the active endpoint afterwards.
+    const afterProof = s.log.slice(2);
+    expect(afterProof.every((a) => a.kind === "probe" && a.endpoint?.port === E1.port && a.via === null)).toBe(true);
+  });
+
+  test("no endpoint + a live relay, allowSignalingUpgrade=true: relay and a lookup on the first tick", () => {
+    const s = new Sim(BOTH);
+    s.sel.addPeer(P, { relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link("relay-r", up);
+    const first = s.sel.tick(10);
+    expect(first.map((a) => a.kind).sort()).toEqual(["lookup", "probe", "switch"]);
+    const sw = first.find((a) => a.kind === "switch")!;
+    expect(sw).toMatchObject({ kind: "switch", peer: P, from: { cls: "none" }, to: { cls: "relay", via: "relay-r", endpoint: null, since: 10 } });
+    expect(first.find((a) => a.kind === "probe")).toMatchObject({ endpoint: null, via: "relay-r" });
+    expect(s.sel.stats().relayUsage).toBe(1);
+  });
+
+  test("no endpoint + a live relay, allowSignalingUpgrade=false: relay at once, and no lookup is ever emitted", () => {
+    const s = new Sim({ allowRelay: true, allowSignalingUpgrade: false });
+    s.sel.addPeer(P, { relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link("relay-r", up);
+    s.run(50);
+    expect(s.sel.view(P)).toMatchObject({ cls: "relay", via: "relay-r", since: 50 });
+    s.run(60_000);
+    expect(s.of("lookup")).toHaveLength(0);
+    expect(s.of("punch")).toHaveLength(0);
+    expect(s.of("switch")).toHaveLength(1);
+  });
+
+  test("onSignaled: a punch to every endpoint exactly every punchIntervalMs for punchDurationMs, fresh probe ids each time", () => {
+    const s = new Sim(BOTH, { punchIntervalMs: 300, punchDurationMs: 1500 });
+    s.sel.addPeer(P, { relayCapable: false }, 0);
+    s.run(1000);
+    s.sel.onSignaled(P, [E2, LAN, { ip: 0, port: 9 } /* invalid: skipped */], 1000);
+    s.run(10_000);
+    const punches = s.of("punch");
+    // The first on the next tick (1050), then every 300 ms until 1000 + 1500, exclusive.
+    expect(punches.map((p) => s.when.get(p))).toEqual([1050, 1350, 1650, 1950, 2250]);
+    for (const p of punches) {
+      expect(p.endpoints).toEqual([E2, LAN]);
+      expect(p.probeIds).toHaveLength(2);
+    }
+    const ids = punches.flatMap((p) => p.probeIds);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(s.sel.view(P).cls).toBe("none"); // nothing answered
+    // A second ENDPOINTS restarts the window.
+    s.sel.onSignaled(P, [E2], 10_000);
+    s.run(20_000);
+    expect(s.of("punch").slice(5).map((p) => s.when.get(p))).toEqual([10_050, 10_350, 10_650, 10_950, 11_250]);
+  });
+
+  test("first authenticated direct packet while punching: onAuthenticated itself returns the switch to signaling_then_direct", () => {
+    const s = new Sim();
+    s.sel.addPeer(P, { relayCapable: false }, 0);
+    s.run(200);
+    s.sel.onSignaled(P, [E2], 200);
+    s.run(600); // punching, nothing answers yet
+    expect(s.of("punch").length).toBeGreaterThan(1);
+    const got = s.sel.onAuthenticated(P, { endpoint: E2 }, 610);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ kind: "switch", peer: P, from: { cls: "none" }, to: { cls: "signaling_then_direct", endpoint: E2, since: 610 } });
+    expect((got[0] as Extract<PathAction, { kind: "switch" }>).reason).toContain("hole punched");
+    // The punching stops with the switch.
+    const mark = s.log.length;
+    s.run(3000);
+    expect(s.of("punch", mark)).toHaveLength(0);
+  });
+
+  test("first authenticated direct packet while punching from relay (never fell back): promoted at once, counted", () => {
+    const s = new Sim();
+    s.sel.addPeer(P, { relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link("relay-r", up);
+    s.run(500);
+    s.sel.onSignaled(P, [E2], 500);
+    s.run(700);
+    const got = s.sel.onAuthenticated(P, { endpoint: E2 }, 710);
+    expect(got).toEqual([expect.objectContaining({ kind: "switch", to: expect.objectContaining({ cls: "signaling_then_direct", endpoint: E2 }) })]);
+    expect(s.sel.stats()).toMatchObject({ promotions: 1, relayUsage: 0, fallbackTransitions: 0 });
+  });
+
+  test("active direct path silent for deadAfterMs → switch to relay with a reason; fallbackTransitions counted once", () => {
+    const deadAfterMs = 1200;
+    const s = new Sim(BOTH, { deadAfterMs });
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link(E1, up);
+    s.link("relay-r", up);
+    s.traffic = true;
+    s.run(2000);
+    s.link(E1, down);
+    const mark = s.log.length;
+    s.run(10_000);
+    const lost = s.of("probe", mark).filter((p) => p.endpoint?.port === E1.port);
+    const sw = s.of("switch", mark);
+    expect(sw).toHaveLength(1);
+    expect(sw[0]).toMatchObject({ from: { cls: "direct", endpoint: E1 }, to: { cls: "relay", via: "relay-r" } });
+    expect(sw[0]!.reason).toMatch(/^direct path stopped answering: \d+ probes unanswered over \d+ ms$/);
+    const silentMs = Number(/over (\d+) ms/.exec(sw[0]!.reason)![1]);
+    expect(silentMs).toBeGreaterThanOrEqual(deadAfterMs);
+    expect(silentMs).toBeLessThan(deadAfterMs + 200);
+    expect(Number(/: (\d+) probes/.exec(sw[0]!.reason)![1])).toBeGreaterThanOrEqual(3);
+    expect(lost.length).toBeGreaterThanOrEqual(3);
+    expect(s.sel.stats()).toMatchObject({ fallbackTransitions: 1, relayUsage: 1 });
+  });
+
+  test("while on relay, the direct candidate is probed in the background with a bounded exponential backoff", () => {
+    const s = new Sim(BOTH, { candidateBackoffMaxMs: 4000 });
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link(E1, up);
+    s.link("relay-r", up);
+    s.traffic = true;
+    s.run(1000);
+    s.link(E1, down);
+    s.run(60_000);
+    const fallback = s.of("switch");
+    expect(fallback).toHaveLength(1);
+    expect(fallback[0]!.to.cls).toBe("relay");
+    const after = s.log.indexOf(fallback[0]!);
+    const times = s.of("probe", after + 1).filter((p) => p.endpoint?.port === E1.port).map((p) => s.when.get(p)!);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(times.length).toBeGreaterThan(10);
+    expect(times[0]! - s.when.get(fallback[0]!)!).toBeLessThanOrEqual(200); // at once
+    expect(gaps[0]!).toBeLessThanOrEqual(400); // fast at first
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!).toBeGreaterThanOrEqual(gaps[i - 1]!); // backs off
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(4000 + 50);
+    expect(gaps.at(-1)).toBe(4000); // up to the cap, and stays there
+    // The relay keeps carrying the peer meanwhile.
+    expect(s.sel.view(P)).toMatchObject({ cls: "relay", via: "relay-r" });
+    expect(s.of("probe", after + 1).filter((p) => p.via === "relay-r").length).toBeGreaterThan(100);
+  });
+
+  test("promotion after a fallback waits for holdDownMs even when promoteAfterOk replies came long before", () => {
+    const holdDownMs = 6000;
+    const s = new Sim(BOTH, { holdDownMs });
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link(E1, up);
+    s.link("relay-r", up);
+    s.traffic = true;
+    s.run(1000);
+    s.link(E1, down);
+    s.run(2500);
+    const fallback = s.of("switch").at(-1)!;
+    expect(fallback.to.cls).toBe("relay");
+    s.link(E1, up);
+    s.run(fallback.to.since + holdDownMs - 50);
+    expect(s.sel.view(P).cls).toBe("relay"); // many replies by now, but the hold-down holds
+    s.run(fallback.to.since + holdDownMs + 300);
+    const promo = s.of("switch").at(-1)!;
+    expect(promo.to).toMatchObject({ cls: "direct", endpoint: E1 });
+    expect(promo.to.since - fallback.to.since).toBeGreaterThanOrEqual(holdDownMs);
+    expect(promo.reason).toMatch(/answered \d+ consecutive probes/);
+  });
+
+  test("promotion after a fallback needs promoteAfterOk consecutive replies: promoteAfterOk-1 in a row, then a loss, never promotes", () => {
+    const s = new Sim(BOTH, { holdDownMs: 0, promoteAfterOk: 5 });
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link(E1, up);
+    s.link("relay-r", up);
+    s.traffic = true;
+    s.run(1000);
+    s.link(E1, down);
+    s.run(2500);
+    expect(s.sel.view(P).cls).toBe("relay");
+    s.link(E1, (n) => n % 5 !== 4); // 4 answered, 1 lost, again and again
+    const mark = s.log.length;
+    s.run(40_000);
+    expect(s.of("switch", mark)).toHaveLength(0);
+    s.link(E1, up);
+    s.run(45_000);
+    const sw = s.of("switch", mark);
+    expect(sw).toHaveLength(1);
+    expect(sw[0]!.reason).toContain("answered 5 consecutive probes");
+    expect(s.sel.stats()).toMatchObject({ fallbackTransitions: 1, promotions: 1 });
+  });
+
+  test("a fresh but lossy endpoint of a better class does not block the promotion of a candidate that answers every probe", () => {
+    // Regression: promotion used to consider only the best-ranked fresh candidate, so a static
+    // endpoint answering every other probe kept a signaled endpoint with a perfect streak on relay.
+    const s = new Sim();
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link(E1, up);
+    s.link("relay-r", up);
+    s.traffic = true;
+    s.run(1000);
+    s.link(E1, down);
+    s.run(3000);
+    expect(s.sel.view(P).cls).toBe("relay");
+    s.link(E1, alternate);
+    s.link(E2, up);
+    s.sel.onSignaled(P, [E2], 3000);
+    s.run(10_000);
+    expect(s.sel.view(P)).toMatchObject({ cls: "signaling_then_direct", endpoint: E2 });
+    const mark = s.log.length;
+    s.run(60_000);
+    expect(s.of("switch", mark)).toHaveLength(0); // and it stays there
+    expectContinuous(s, P, "direct");
+  });
+
+  test("ENDPOINTS naming the active endpoint do not change the active class without a switch", () => {
+    // Regression: an active `direct` path learned from authenticated packets silently became
+    // `signaling_then_direct` when a bootstrap peer's ENDPOINTS listed the same endpoint; the
+    // operator's view then disagreed with the last logged path change.
+    const sel = new PathSelector(BOTH, {}, seeded(3));
+    sel.addPeer(P, { relayCapable: false }, 0);
+    const sw = sel.onAuthenticated(P, { endpoint: E2 }, 10);
+    expect(sw).toEqual([expect.objectContaining({ kind: "switch", to: expect.objectContaining({ cls: "direct", endpoint: E2 }) })]);
+    sel.onSignaled(P, [E2, LAN], 20);
+    expect(sel.view(P)).toMatchObject({ cls: "direct", endpoint: E2 });
+    expect(sel.tick(30).some((a) => a.kind === "switch")).toBe(false);
+    expect(sel.view(P).cls).toBe("direct");
+  });
+
+  test("lossy path (1 s of answers, 1 s of silence, repeated) over 60 s: at most a few switches", () => {
+    const s = new Sim();
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link(E1, up);
+    s.link("relay-r", up);
+    s.traffic = true;
+    s.run(1000);
+    s.link(E1, () => Math.floor(s.now / 1000) % 2 === 0);
+    const mark = s.log.length;
+    s.run(61_000);
+    const sw = s.of("switch", mark);
+    if (process.env.VINE_TEST_DEBUG) console.log(sw.map((a) => `${a.to.since} ${a.to.cls}`));
+    // 30 on/off cycles; without hysteresis that is up to 60 switches. The hold-down doubles on each
+    // flap (2, 4, 8, 16 s...), so about 9 here.
+    expect(sw.length).toBeLessThanOrEqual(10);
+    expect(s.sel.stats().promotions).toBeLessThanOrEqual(5);
+    const promos = sw.filter((a) => a.to.cls === "direct").map((a) => a.to.since);
+    const gaps = promos.slice(1).map((t, i) => t - promos[i]!);
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!).toBeGreaterThan(gaps[i - 1]!);
+    expectContinuous(s, P, "direct");
+  });
+
+  test("lossy path (30 % random loss, seeded) over 60 s: at most a few switches", () => {
+    let x = 0x9e3779b9;
+    const lossy: Link = () => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x % 100 >= 30;
+    };
+    const s = new Sim();
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link(E1, up);
+    s.link("relay-r", up);
+    s.traffic = true;
+    s.run(1000);
+    s.link(E1, lossy);
+    const mark = s.log.length;
+    s.run(61_000);
+    const sw = s.of("switch", mark);
+    if (process.env.VINE_TEST_DEBUG) console.log(sw.map((a) => `${a.to.since} ${a.to.cls}`));
+    // Four losses in a row kill a path under traffic (p = 0.3^4 per probe, ~300 probes): a few
+    // fallbacks a minute are expected, each followed by a promotion at most.
+    expect(sw.length).toBeLessThanOrEqual(10);
+    expect(s.sel.stats().promotions).toBeLessThanOrEqual(s.sel.stats().fallbackTransitions);
+    expectContinuous(s, P, "direct");
+  });
+
+  test("roaming: an authenticated packet from a new endpoint moves the active direct endpoint (returned by the event)", () => {
+    const s = new Sim();
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.link(E1, up);
+    s.run(1000);
+    s.link(E1, down); // the peer's NAT rebinds: E1 falls silent...
+    s.run(1400);
+    const got = s.sel.onAuthenticated(P, { endpoint: E2 }, 1400); // ...and the next packet comes from E2
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ kind: "switch", from: { cls: "direct", endpoint: E1 }, to: { cls: "direct", endpoint: E2, since: 1400 } });
+    expect(s.sel.view(P).endpoint).toEqual(E2);
+    s.link(E2, up);
+    s.log.push(...got);
+    s.run(20_000);
+    expect(s.sel.view(P)).toMatchObject({ cls: "direct", endpoint: E2 });
+    expect(s.sel.stats()).toMatchObject({ fallbackTransitions: 0, promotions: 0 });
+  });
+
+  test("allowRelay=false never yields relay: no endpoint, live relays, 60 s", () => {
+    const s = new Sim({ allowRelay: false, allowSignalingUpgrade: true });
+    s.sel.addPeer(P, { relayCapable: false }, 0);
+    s.sel.addPeer("q", { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r", "relay-s"]);
+    s.link("relay-r", up);
+    s.link("relay-s", up);
+    s.traffic = true;
+    s.run(60_000);
+    expect(s.sel.view(P).cls).toBe("none");
+    expect(s.sel.view("q").cls).toBe("none");
+    expect(s.log.some((a) => a.kind === "switch" && a.to.cls === "relay")).toBe(false);
+    expect(s.log.some((a) => a.kind === "probe" && a.via !== null)).toBe(false);
+    expect(s.sel.stats().relayUsage).toBe(0);
+    // Relayed packets arriving anyway do not make it a path either.
+    expect(s.sel.onAuthenticated(P, { via: "relay-r" }, 60_001)).toEqual([]);
+    expect(s.sel.tick(60_002).some((a) => a.kind === "switch")).toBe(false);
+  });
+
+  test("an unproven path gets unprovenDeadAfterMs, a proven one deadAfterMs", () => {
+    const t = { unprovenDeadAfterMs: 5000, deadAfterMs: 800 };
+    const s = new Sim(BOTH, t);
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link("relay-r", up);
+    s.traffic = true;
+    s.run(4900);
+    expect(s.sel.view(P).cls).toBe("direct"); // far beyond deadAfterMs, still tried
+    s.run(5400);
+    const sw = s.of("switch");
+    expect(sw).toHaveLength(1);
+    expect(sw[0]!.reason).toMatch(/^direct path never answered: \d+ probes unanswered over \d+ ms$/);
+    expect(Number(/over (\d+) ms/.exec(sw[0]!.reason)![1])).toBeGreaterThanOrEqual(5000);
+    expect(s.sel.stats().fallbackTransitions).toBe(0);
+  });
+
+  test("the only relay is kept when it goes silent: no relay↔none flapping over 60 s", () => {
+    const s = new Sim();
+    s.sel.addPeer(P, { relayCapable: false }, 0);
+    s.sel.setRelays(["relay-r"]);
+    s.link("relay-r", up);
+    s.run(1000);
+    expect(s.sel.view(P)).toMatchObject({ cls: "relay", via: "relay-r" });
+    s.traffic = true;
+    s.link("relay-r", down);
+    s.run(61_000);
+    expect(s.of("switch")).toHaveLength(1); // none → relay at the start, nothing after
+    expect(s.sel.view(P)).toMatchObject({ cls: "relay", via: "relay-r", since: 50 });
+    const late = s.of("probe").filter((p) => p.via === "relay-r" && s.log.indexOf(p) > s.log.length / 2);
+    expect(late.length).toBeGreaterThan(10); // still probed
+    // A relay that never answered at all is kept the same way.
+    const u = new Sim();
+    u.sel.addPeer(P, { relayCapable: false }, 0);
+    u.sel.setRelays(["relay-r"]);
+    u.run(60_000);
+    expect(u.of("switch")).toHaveLength(1);
+    expect(u.sel.view(P).cls).toBe("relay");
+  });
+
+  test("probe replies with unknown ids are ignored and counted; duplicates count once answered", () => {
+    const s = new Sim();
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.run(50);
+    const id = s.of("probe")[0]!.probeId;
+    const before = s.sel.view(P);
+    for (let i = 1; i <= 100; i++) expect(s.sel.onProbeReply(P, (id + i) >>> 0, 60)).toEqual([]);
+    expect(s.sel.stats().unknownProbeReplies).toBe(100);
+    expect(s.sel.view(P)).toEqual(before); // no RTT, not proven by garbage
+    s.sel.onProbeReply(P, id, 80);
+    expect(s.sel.view(P).rttMs).toBe(30);
+    s.sel.onProbeReply(P, id, 90); // the same reply again
+    expect(s.sel.stats().unknownProbeReplies).toBe(101);
+    expect(s.sel.view(P).rttMs).toBe(30);
+  });
+
+  test("RTT is an EWMA with gain 1/8: 20, then 100 → 30, then 100 → 38.75", () => {
+    const s = new Sim();
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.link(E1, up);
+    s.traffic = true;
+    s.rttMs = 20;
+    s.run(100); // probe at 50, reply at 70
+    expect(s.sel.view(P).rttMs).toBe(20);
+    s.rttMs = 100;
+    s.run(350); // probe at 250, reply at 350
+    expect(s.sel.view(P).rttMs).toBe(30);
+    s.run(550); // probe at 450, reply at 550
+    expect(s.sel.view(P).rttMs).toBe(38.75);
+  });
+
+  test("property: random events never throw and keep the invariants", () => {
+    const rnd = seeded(0xabcdef);
+    const pick = <T,>(xs: readonly T[]) => xs[rnd() % xs.length]!;
+    const eps: Endpoint[] = [E1, E2, LAN, { ip: 0xc6120064, port: 1 }, { ip: 0, port: 0 }, { ip: -1, port: 70000 }];
+    const peers = ["a", "b", "c", "relay-r"];
+    const vias = ["relay-r", "relay-s", "a", "nobody"];
+    for (let round = 0; round < 40; round++) {
+      const policy = { allowRelay: (round & 1) === 0, allowSignalingUpgrade: (round & 2) === 0 };
+      const sel = new PathSelector(policy, { holdDownMs: rnd() % 3000, promoteAfterOk: 1 + (rnd() % 4) }, seeded(round + 1));
+      for (const p of peers) sel.addPeer(p, { staticEndpoint: rnd() % 2 ? pick(eps) : null, relayCapable: p.startsWith("relay") }, 0);
+      const ids: number[] = [];
+      const last = new Map(peers.map((p) => [p, sel.view(p)]));
+      let now = 0;
+      for (let step = 0; step < 1500; step++) {
+        now += rnd() % 120;
+        const p = pick(peers);
+        let acts: PathAction[] = [];
+        switch (rnd() % 8) {
+          case 0:
+            acts = sel.onAuthenticated(p, rnd() % 3 ? { endpoint: pick(eps) } : { via: pick(vias) }, now);
+            break;
+          case 1:
+            acts = sel.onProbeReply(p, rnd() % 4 && ids.length ? ids[rnd() % ids.length]! : rnd(), now);
+            break;
+          case 2:
+            sel.onSignaled(p, [pick(eps), pick(eps)], now);
+            break;
+          case 3:
+            sel.setRelays(vias.filter(() => rnd() % 2));
+            break;
+          case 4:
+            sel.onTraffic(p, now);
+            break;
+          default:
+            acts = sel.tick(now);
+        }
+        for (const a of acts) {
+          if (a.kind === "probe") ids.push(a.probeId);
+          if (a.kind === "punch") ids.push(...a.probeIds);
+          if (a.kind === "switch") {
+            expect(a.from.cls).toBe(last.get(a.peer)!.cls);
+            last.set(a.peer, a.to);
+            expect(a.to.since).toBe(now);
+          }
+          if (!policy.allowRelay) {
+            expect(a.kind === "switch" && a.to.cls === "relay").toBe(false);
+            expect(a.kind === "probe" && a.via !== null).toBe(false);
+          }
+          if (!policy.allowSignalingUpgrade) expect(a.kind === "lookup" || a.kind === "punch").toBe(false);
+        }
+        if (ids.length > 500) ids.splice(0, 250);
+      }
+      let onRelay = 0;
+      for (const p of peers) {
+        const v = sel.view(p);
+        expect(v.cls).toBe(last.get(p)!.cls);
+        if (v.cls === "relay") {
+          onRelay++;
+          expect(v.via).not.toBe(p);
+          expect(v.endpoint).toBeNull();
+        } else if (v.cls === "none") expect(v.endpoint === null && v.via === null).toBe(true);
+        else expect(v.endpoint !== null && v.via === null && v.endpoint.ip > 0 && v.endpoint.port > 0 && v.endpoint.port < 65536).toBe(true);
+      }
+      expect(sel.stats().relayUsage).toBe(onRelay);
+    }
   });
 });
