@@ -486,10 +486,14 @@ export class Daemon {
       this.log.error("final state write failed", { error: String(e) });
     }
     if (this.nl && this.config) {
-      for (const r of this.installedRoutes) this.nl.delRoute(r.addr, r.len, this.config.tun.name);
-      if (this.tunFd >= 0) closeFd(this.tunFd);
-      this.nl.deleteLink(this.config.tun.name);
-      this.persistence?.recordInstalled(null);
+      // Remove only what this run created: a start that failed on "interface already exists" must
+      // not take down the interface of the daemon that owns it.
+      if (this.tunFd >= 0) {
+        for (const r of this.installedRoutes) this.nl.delRoute(r.addr, r.len, this.config.tun.name);
+        closeFd(this.tunFd);
+        this.nl.deleteLink(this.config.tun.name);
+        this.persistence?.recordInstalled(null);
+      }
       this.nl.close();
     }
     if (this.udpFd >= 0) closeFd(this.udpFd);
