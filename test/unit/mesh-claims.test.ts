@@ -2,7 +2,7 @@
 // Ed25519 and BLAKE2s), every rejection reason, and random/mutated input that never throws.
 
 import { describe, expect, test } from "bun:test";
-import { createHash, createPublicKey, verify as nodeVerify } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { networkHash, signClaim, verifyClaim, type VerifyClaimOptions } from "../../src/mesh/claims.ts";
 import { CLAIM_BODY_LEN, decodeControl, encodeClaim } from "../../src/mesh/messages.ts";
@@ -125,5 +125,122 @@ describe("rejections", () => {
     expect(verifyClaim(notPoint, admitAll).ok).toBe(false);
     // A lookup that throws counts as unknown.
     expect(verifyClaim(body, opts({ lookup: () => { throw new Error("db"); } }))).toEqual({ ok: false, reason: "unknown_identity" });
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// A second known answer signed independently, each rejection triggered by exactly one change from a
+// valid claim, and the order of the checks when several things are wrong.
+
+describe("second known answer (/32 prefix, issued at 0), signed independently by node:crypto", () => {
+  const seed = new Uint8Array(32).fill(0x42);
+  const pub = ed25519.getPublicKey(seed);
+  const PIN =
+    "01" +
+    "2152f8d19b791d24453242e15f2eab6cb7cffa7b6a5ed30097960e069881db12" +
+    "1c2a2e2e6c87126837f85d2090ed8737c273da8f22e3f62d2a7009692372602c" + // BLAKE2s-256("home-net")
+    "0a2a0507" + "20" + // 10.42.5.7/32
+    "0000000000000000" +
+    "be4ba6ce9ee5ce6298775d37fefeab500682182dc50188e02e4e8ceb3e3b4a6b" +
+    "aab7e88893e0bf6365329e5db96833fa536f79379c7e637656893394f7913504";
+
+  test("pinned bytes; node:crypto's Ed25519 signs the same message to the same signature", () => {
+    const body = signClaim(seed, pub, "home-net", { addr: 0x0a2a0507, len: 32 }, 0);
+    expect(hex(body)).toBe(PIN);
+    expect(hex(networkHash("home-net"))).toBe(createHash("blake2s256").update("home-net").digest("hex"));
+    const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.from(seed)]);
+    const key = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" });
+    const sig = nodeSign(null, Buffer.concat([Buffer.from("vine claim v1"), Buffer.from(body.subarray(0, 78))]), key);
+    expect(sig.toString("hex")).toBe(PIN.slice(78 * 2));
+    const r = verifyClaim(body, {
+      networkId: "home-net",
+      nowMs: 3600_000,
+      lookup: (k) => (hex(k) === hex(pub) ? { prefix: { addr: 0x0a2a0507, len: 32 } } : null),
+    });
+    expect(r).toEqual({ ok: true, publicKey: pub, prefix: { addr: 0x0a2a0507, len: 32 }, issuedAt: 0 });
+  });
+});
+
+describe("each rejection, triggered by exactly one change", () => {
+  const body = signClaim(SEED, PUB, "vine-test", PREFIX, T);
+  const mutate = (f: (b: Uint8Array) => void) => {
+    const b = body.slice();
+    f(b);
+    return b;
+  };
+  const cases: [string, Uint8Array, Partial<VerifyClaimOptions>][] = [
+    ["ok", body, {}],
+    ["malformed", new Uint8Array(0), {}],
+    ["malformed", body.subarray(0, 141), {}],
+    ["malformed", Uint8Array.from([...body, 0]), {}],
+    ["malformed", Uint8Array.from([0x02, ...body]), {}], // 143 bytes but not a CLAIM type byte
+    ["malformed", mutate((b) => (b[0] = 0)), {}], // version 0
+    ["malformed", mutate((b) => (b[68] = 1)), {}], // 10.42.1.1/24: host bits set
+    ["malformed", mutate((b) => (b[69] = 33)), {}], // prefix length 33
+    ["malformed", mutate((b) => (b[70] = 0x00, b[71] = 0x20)), {}], // issued_at above 2^53 - 1
+    ["unknown_identity", body, { lookup: () => null }],
+    ["bad_signature", mutate((b) => (b[141]! ^= 0x80)), {}],
+    ["wrong_network", body, { networkId: "vine-test " }],
+    ["prefix_mismatch", body, { lookup: () => ({ prefix: { addr: 0x0a2a0200, len: 24 } }) }],
+    ["prefix_mismatch", body, { lookup: () => ({ prefix: { addr: 0x0a2a0100, len: 25 } }) }],
+    ["stale", body, { nowMs: T + 24 * 3600_000 + 1 }],
+  ];
+  cases.forEach(([want, bytes, over], i) => {
+    test(`#${i} ${want}: ${bytes.length} bytes, ${Object.keys(over).join(", ") || "default options"}`, () => {
+      const r = verifyClaim(bytes, opts(over));
+      expect(r.ok ? "ok" : r.reason).toBe(want);
+    });
+  });
+
+  test("the configured prefix may be given with a signed address (Int32 views): still accepted", () => {
+    expect(verifyClaim(body, opts({ lookup: () => ({ prefix: { addr: 0x0a2a0100 | 0, len: 24 } }) })).ok).toBe(true);
+    const high = { addr: 0xc0a80000, len: 16 };
+    const b = signClaim(SEED, PUB, "vine-test", high, T);
+    expect(verifyClaim(b, opts({ lookup: () => ({ prefix: { addr: 0xc0a80000 | 0, len: 16 } }) })).ok).toBe(true);
+  });
+
+  test("bad_signature: a malleable signature (S + L, same R) is refused", () => {
+    const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+    const s = body.subarray(110, 142);
+    let S = 0n;
+    for (let i = 31; i >= 0; i--) S = (S << 8n) | BigInt(s[i]!);
+    const S2 = S + L;
+    expect(S2 < 1n << 256n).toBe(true);
+    const m = body.slice();
+    let v = S2;
+    for (let i = 0; i < 32; i++) {
+      m[110 + i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+    expect(verifyClaim(m, opts())).toEqual({ ok: false, reason: "bad_signature" });
+  });
+
+  test("the order of checks: malformed, unknown_identity, bad_signature, wrong_network, prefix_mismatch, stale", () => {
+    const everything = { networkId: "other", nowMs: 0, lookup: () => ({ prefix: { addr: 0, len: 0 } }) };
+    // All of wrong network, wrong prefix and stale: the network is reported.
+    expect(verifyClaim(body, opts(everything))).toEqual({ ok: false, reason: "wrong_network" });
+    // Wrong prefix and stale: the prefix.
+    expect(verifyClaim(body, opts({ ...everything, networkId: "vine-test" }))).toEqual({ ok: false, reason: "prefix_mismatch" });
+    // A bad signature hides the rest; an unknown identity hides a bad signature; malformed hides all.
+    const badSig = mutate((b) => (b[100]! ^= 1));
+    expect(verifyClaim(badSig, opts(everything))).toEqual({ ok: false, reason: "bad_signature" });
+    let looked = 0;
+    expect(verifyClaim(badSig, opts({ ...everything, lookup: () => (looked++, null) }))).toEqual({ ok: false, reason: "unknown_identity" });
+    expect(looked).toBe(1);
+    const broken = mutate((b) => ((b[0] = 9), (b[100]! ^= 1)));
+    looked = 0;
+    expect(verifyClaim(broken, opts({ lookup: () => (looked++, null) }))).toEqual({ ok: false, reason: "malformed" });
+    expect(looked).toBe(0); // no lookup for garbage
+  });
+
+  test("lookup is asked with the claim's key; the verdict's key is a copy", () => {
+    const seen: string[] = [];
+    const r = verifyClaim(body, opts({ lookup: (k) => (seen.push(hex(k)), { prefix: PREFIX }) }));
+    expect(seen).toEqual([hex(PUB)]);
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      r.publicKey.fill(0);
+      expect(hex(body.subarray(1, 33))).toBe(hex(PUB));
+    }
   });
 });
