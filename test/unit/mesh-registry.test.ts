@@ -70,3 +70,108 @@ describe("EndpointRegistry", () => {
     expect(r.lookup(key(1), 0)).toEqual([REFL]);
   });
 });
+
+describe("EndpointRegistry: edges and a random model check", () => {
+  test("reflexive first even when the peer also lists it among its locals, signed or not", () => {
+    const r = new EndpointRegistry({ ttlMs: 1000 });
+    r.register(key(1), REFL, [LAN, { ip: REFL.ip | 0, port: REFL.port }, REFL, { ip: LAN.ip | 0, port: LAN.port }], 0);
+    expect(r.lookup(key(1), 0)).toEqual([REFL, LAN]);
+    r.register(key(2), { ip: REFL.ip | 0, port: REFL.port }, Array(8).fill(REFL), 0);
+    expect(r.lookup(key(2), 0)).toEqual([REFL]); // stored unsigned, duplicates gone
+  });
+
+  test("same port on another address, or another port on the same address, is not a duplicate", () => {
+    const r = new EndpointRegistry({ ttlMs: 1000 });
+    r.register(key(1), REFL, [ep(REFL.ip, REFL.port + 1), ep(REFL.ip + 1, REFL.port)], 0);
+    expect(r.lookup(key(1), 0)).toEqual([REFL, ep(REFL.ip, REFL.port + 1), ep(REFL.ip + 1, REFL.port)]);
+  });
+
+  test("TTL boundary: alive at exactly ttlMs after registering, gone 1 ms later", () => {
+    const r = new EndpointRegistry({ ttlMs: 90_000 });
+    r.register(key(1), REFL, [], 1_000);
+    r.expire(91_000);
+    expect(r.size).toBe(1);
+    expect(r.lookup(key(1), 91_000)).toEqual([REFL]);
+    expect(r.lookup(key(1), 91_001)).toEqual([]);
+    expect(r.size).toBe(0);
+  });
+
+  test("keys are compared by value, not by array identity", () => {
+    const r = new EndpointRegistry({ ttlMs: 1000 });
+    r.register(key(7), REFL, [], 0);
+    expect(r.lookup(Uint8Array.from(key(7)), 0)).toEqual([REFL]);
+    r.register(Uint8Array.from(key(7)), ep(0xc6120009, 9), [], 1);
+    expect(r.size).toBe(1);
+    expect(r.lookup(key(7), 1)).toEqual([ep(0xc6120009, 9)]);
+  });
+
+  test("maxEntries = 1: every new peer replaces the previous one; the default bound is 4096", () => {
+    const one = new EndpointRegistry({ ttlMs: 1000, maxEntries: 1 });
+    one.register(key(1), REFL, [], 0);
+    one.register(key(2), LAN, [], 0);
+    expect(one.size).toBe(1);
+    expect(one.lookup(key(1), 0)).toEqual([]);
+    expect(one.lookup(key(2), 0)).toEqual([LAN]);
+    const zero = new EndpointRegistry({ ttlMs: 1000, maxEntries: 0 }); // clamped to 1
+    zero.register(key(1), REFL, [], 0);
+    expect(zero.lookup(key(1), 0)).toEqual([REFL]);
+
+    const big = new EndpointRegistry({ ttlMs: 1_000_000 });
+    const k = (i: number) => Uint8Array.from({ length: 32 }, (_, j) => (j < 4 ? (i >>> (8 * j)) & 0xff : 0));
+    for (let i = 0; i < 5000; i++) big.register(k(i), REFL, [], i);
+    expect(big.size).toBe(4096);
+    expect(big.lookup(k(903), 5000)).toEqual([]); // the 904 oldest went
+    expect(big.lookup(k(904), 5000)).toEqual([REFL]);
+    expect(big.lookup(k(4999), 5000)).toEqual([REFL]);
+  });
+
+  test("random operations against a simple model: bound, order, dedup and expiry agree (20k ops)", () => {
+    let x = 0x2545f491;
+    const next = () => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>>= 0);
+    };
+    const TTL = 500;
+    const MAX = 5;
+    const r = new EndpointRegistry({ ttlMs: TTL, maxEntries: MAX });
+    // Model: ordered list of [id, reflexive, locals, at] by last registration.
+    let model: { id: number; refl: { ip: number; port: number }; locals: { ip: number; port: number }[]; at: number }[] = [];
+    const rndEp = () => ep(next() % 4 === 0 ? 0 : 0xc6120000 + (next() % 4), next() % 5 === 0 ? 0 : 4100 + (next() % 3));
+    let now = 0;
+    for (let i = 0; i < 20_000; i++) {
+      now += next() % 40;
+      const id = next() % 9;
+      const op = next() % 4;
+      if (op < 2) {
+        const refl = rndEp();
+        const locals = Array.from({ length: next() % 12 }, rndEp);
+        r.register(key(id), refl, locals, now);
+        if (refl.ip !== 0 && refl.port !== 0) {
+          model = model.filter((e) => e.id !== id);
+          if (model.length >= MAX) model = model.filter((e) => now - e.at <= TTL);
+          while (model.length >= MAX) model.shift();
+          model.push({ id, refl, locals: locals.filter((l) => l.ip !== 0 && l.port !== 0).slice(0, 8), at: now });
+        }
+      } else if (op === 2) {
+        const got = r.lookup(key(id), now);
+        const e = model.find((m) => m.id === id);
+        let want: { ip: number; port: number }[] = [];
+        if (e && now - e.at <= TTL) {
+          want = [e.refl];
+          for (const l of e.locals) if (!want.some((w) => w.ip === l.ip && w.port === l.port)) want.push(l);
+        }
+        if (e && now - e.at > TTL) model = model.filter((m) => m !== e);
+        expect(got).toEqual(want);
+        expect(got.length).toBeLessThanOrEqual(9);
+      } else {
+        r.expire(now);
+        model = model.filter((e) => now - e.at <= TTL);
+      }
+      expect(r.size).toBe(model.length);
+      expect(r.size).toBeLessThanOrEqual(MAX);
+    }
+  });
+});
