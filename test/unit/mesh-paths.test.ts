@@ -3,7 +3,7 @@
 // reported the way the daemon reports them (an authenticated packet, then the PROBE_REPLY).
 
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_TIMINGS, PathSelector, type Endpoint, type PathAction, type PathPolicy, type PathTimings } from "../../src/mesh/paths.ts";
+import { DEFAULT_TIMINGS, MAX_CANDIDATES, PathSelector, type Endpoint, type PathAction, type PathPolicy, type PathTimings } from "../../src/mesh/paths.ts";
 
 const E1: Endpoint = { ip: 0xc6120002, port: 4100 }; // 198.18.0.2:4100
 const E2: Endpoint = { ip: 0xc6120063, port: 40001 }; // 198.18.0.99:40001
@@ -917,6 +917,21 @@ describe("behaviours", () => {
     expect(s.sel.view(P).rttMs).toBe(30);
     s.run(550); // probe at 450, reply at 550
     expect(s.sel.view(P).rttMs).toBe(38.75);
+  });
+
+  test("candidates stay bounded: 40 signaled endpoints → punches and background probes reach at most MAX_CANDIDATES", () => {
+    const s = new Sim();
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    const many = Array.from({ length: 40 }, (_, i) => ({ ip: 0xc6140000 + i, port: 5000 + i }));
+    s.sel.onSignaled(P, many.slice(0, 20), 0);
+    s.sel.onSignaled(P, many.slice(20), 10);
+    s.run(30_000);
+    const punches = s.of("punch");
+    expect(punches.length).toBeGreaterThan(0);
+    for (const p of punches) expect(p.endpoints.length).toBeLessThanOrEqual(MAX_CANDIDATES);
+    const probed = new Set(s.of("probe").map((p) => `${p.endpoint?.ip}:${p.endpoint?.port}`));
+    expect(probed.size).toBeLessThanOrEqual(MAX_CANDIDATES);
+    expect(probed.has(`${E1.ip}:${E1.port}`)).toBe(true); // the configured endpoint is never evicted
   });
 
   test("property: random events never throw and keep the invariants", () => {
