@@ -25,7 +25,6 @@ import {
   allocateTables,
   HEARTBEAT_RX,
   HEARTBEAT_TX,
-  MAX_PEERS,
   P_ACTIVE,
   P_CURRENT,
   P_EP_IP,
@@ -569,4 +568,3 @@ function get(obj: unknown, path: string): unknown {
   return path.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
 }
 
-export { MAX_PEERS };

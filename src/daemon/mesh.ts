@@ -47,8 +47,6 @@ export class Mesh {
   readonly registry = new EndpointRegistry({ ttlMs: 90_000 });
   private readonly seen = new Map<number, Seen>();
   private lastRegister = 0;
-  /** Path class learned for a peer whose direct endpoint came from signaling (for the view). */
-  private readonly claimed = new Set<number>();
 
   constructor(private readonly d: Daemon) {
     const pol = d.config.policy;
@@ -192,7 +190,6 @@ export class Mesh {
           this.d.counters.inc("claim_rejected_wrong_sender", peer.id);
           return;
         }
-        this.claimed.add(peer.index);
         this.d.counters.inc("claims_accepted", peer.id);
         return;
       }
@@ -476,4 +473,4 @@ function timingsFromEnv(): Record<string, number> | undefined {
   }
 }
 
-export { fmtEp, parseEndpoint };
+export { fmtEp };

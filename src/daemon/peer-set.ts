@@ -2,7 +2,7 @@
 // Indices are stable for the life of the process (a removed peer's index is not reused until
 // its keypairs are gone), so the worker's tables never point at the wrong peer.
 
-import type { AllowedPeer, Endpoint as ConfigEndpoint, Prefix } from "../config/schema.ts";
+import type { AllowedPeer, Prefix } from "../config/schema.ts";
 import { MAX_PEERS } from "../dataplane/tables.ts";
 
 export interface Endpoint {
@@ -90,10 +90,4 @@ export class PeerSet {
     const i = this.retired.indexOf(index);
     if (i >= 0) this.retired.splice(i, 1);
   }
-}
-
-export function toEndpoint(e: ConfigEndpoint | null, resolve: (host: string) => number | null): Endpoint | null {
-  if (!e) return null;
-  const ip = resolve(e.host);
-  return ip === null ? null : { ip, port: e.port };
 }

@@ -14,7 +14,6 @@ import {
   scaled,
 } from "../wg/constants.ts";
 import {
-  K_LOCAL_INDEX,
   K_PEER,
   K_STATE,
   K_STRIDE,
@@ -22,12 +21,10 @@ import {
   KS_FREE,
   KS_RECV_ONLY,
   P_CURRENT,
-  P_STRIDE,
   P_WANT_HANDSHAKE,
   PC_LAST_RX_MS,
   PC_LAST_TX_MS,
   PC_STRIDE,
-  SLOT_MASK,
   type TableViews,
 } from "../dataplane/tables.ts";
 import { SlotAllocator } from "./slots.ts";
@@ -46,8 +43,11 @@ export interface Origin {
 export interface SessionIo {
   /** Send a complete WireGuard message to a peer on its current path. */
   sendToPeer(peer: PeerRecord, msg: Uint8Array): boolean;
-  /** Send a complete WireGuard message to an explicit origin (answers go back where questions came from). */
-  sendToOrigin(peer: PeerRecord, origin: Origin, msg: Uint8Array): boolean;
+  /**
+   * Send a complete WireGuard message to an explicit origin (answers go back where questions came
+   * from). `peer` is null for a cookie reply to a sender not yet known.
+   */
+  sendToOrigin(peer: PeerRecord | null, origin: Origin, msg: Uint8Array): boolean;
   /** Send an encrypted keepalive (empty transport payload) to a peer, on a given keypair slot if named. */
   sendKeepalive(peer: PeerRecord, keypair?: number): boolean;
   post(cmd: import("../dataplane/tables.ts").WorkerCommand): void;
@@ -210,7 +210,7 @@ export class SessionManager {
     if (this.underLoad(now) && !this.cookies.checkMac2(msg, srcAddr, now)) {
       const senderIndex = new DataView(msg.buffer, msg.byteOffset).getUint32(4, true);
       const reply = this.cookies.createReply(msg, srcAddr, senderIndex, now);
-      this.io.sendToOrigin(null as unknown as PeerRecord, origin, reply);
+      this.io.sendToOrigin(null, origin, reply);
       this.counters.inc("handshake_cookie_replies_sent");
       return false;
     }
@@ -397,21 +397,6 @@ export class SessionManager {
     this.state.delete(peer.index);
   }
 
-  /** Local index → slot sanity for tests and diagnostics. */
-  slotOf(localIndex: number): number {
-    const slot = localIndex & SLOT_MASK;
-    return this.v.keypairs[slot * K_STRIDE + K_LOCAL_INDEX]! >>> 0 === localIndex >>> 0 ? slot : -1;
-  }
-
-  /** Clear per-peer session memory for a peer-less (plain WireGuard) restart. */
-  keypairCount(peer: PeerRecord): number {
-    return this.state.get(peer.index)?.keypairs.size ?? 0;
-  }
-
-  /** Does the peer have a slot that is currently the data-plane's current one? */
-  currentSlot(peer: PeerRecord): number {
-    return this.v.peers[peer.index * P_STRIDE + P_CURRENT]!;
-  }
 }
 
 export function fmtOrigin(o: Origin): string {

@@ -5,7 +5,7 @@
 
 import { createEventFd, signalEventFd } from "../linux/poll.ts";
 import { closeFd } from "../linux/tun.ts";
-import { commandTarget, WORKER_READY, type TableViews, type WorkerCommand, type WorkerEvent } from "./tables.ts";
+import { commandTarget, type TableViews, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 import type { WorkerInit } from "./worker.ts";
 
 /**
@@ -69,10 +69,6 @@ export class DataPlane {
       w.postMessage({ init: full });
       for (const cmd of t.early.splice(0)) w.postMessage(cmd);
     });
-  }
-
-  get running(): boolean {
-    return this.threads.every((t) => t.worker !== null) && Atomics.load(this.views.misc, WORKER_READY) === 1;
   }
 
   post(cmd: WorkerCommand): void {
