@@ -1,5 +1,6 @@
 // Views rebuilt from SQLite when the daemon is not running: the last state it persisted.
 
+import type { Suite } from "../crypto/aead.ts";
 import { desc, eq } from "drizzle-orm";
 import { openState } from "../state/db.ts";
 import * as schema from "../state/schema.ts";
@@ -35,6 +36,7 @@ export function offlineViews(stateDir: string): DaemonViews {
         endpoint: s?.endpoint ?? null,
         via: s?.via ?? null,
         rtt_ms: s?.rttMs ?? null,
+        cipher: (s?.cipher ?? null) as Suite | null,
         last_handshake: iso(s?.lastHandshake ?? null),
         rx_bytes: s?.rxBytes ?? 0,
         tx_bytes: s?.txBytes ?? 0,

@@ -93,7 +93,7 @@ export const routes = viewCommand(
 
 export function sessionsText(list: SessionView[]): string {
   return table(
-    ["NAME", "PREFIX", "PATH", "ENDPOINT", "VIA", "RTT", "LAST HANDSHAKE", "RX", "TX"],
+    ["NAME", "PREFIX", "PATH", "ENDPOINT", "VIA", "RTT", "CIPHER", "LAST HANDSHAKE", "RX", "TX"],
     list.map((s) => [
       s.name,
       s.prefix,
@@ -101,6 +101,7 @@ export function sessionsText(list: SessionView[]): string {
       s.endpoint,
       s.via ? s.via.slice(0, 14) + "…" : null,
       s.rtt_ms === null ? null : `${s.rtt_ms.toFixed(2)} ms`,
+      s.cipher,
       ago(s.last_handshake),
       bytes(s.rx_bytes),
       bytes(s.tx_bytes),

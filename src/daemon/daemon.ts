@@ -17,7 +17,7 @@ import { IPPROTO_IP } from "../../ffi/libc.ts";
 
 const IP_MTU_DISCOVER = 10;
 const IP_PMTUDISC_DONT = 0;
-import { createAead, aeadBackendInfo } from "../crypto/aead.ts";
+import { aeadBackendInfo, aesGcmFast, createAeads, OFFER_AES_GCM } from "../crypto/aead.ts";
 import { formatIPv4 } from "../overlay/prefix.ts";
 import { DataPlane } from "../dataplane/host.ts";
 import { HEADROOM, PacketEngine, TAILROOM, type Route } from "../dataplane/engine.ts";
@@ -132,8 +132,8 @@ export class Daemon {
     this.udp = new UdpIo(this.udpFd, { batch: 1, bufSize: 64 });
     this.persistence.recordInstalled({ tun: config.tun.name, routes: [] });
 
-    const aead = createAead();
-    this.engine = new PacketEngine(this.views, aead, {
+    const aeads = createAeads();
+    this.engine = new PacketEngine(this.views, aeads, {
       sendUdp: (buf, off, len, ip, port) => this.udp.sendTo(buf, off, len, ip, port),
       writeTun: () => false,
       emit: () => {},
@@ -143,7 +143,7 @@ export class Daemon {
       this.views,
       this.peers,
       { privateKey: id.x25519Private, publicKey: id.x25519Public },
-      { psk: networkPresharedKey(config.node.networkId), underLoadPerSecond: 200 },
+      { psk: networkPresharedKey(config.node.networkId), underLoadPerSecond: 200, suites: this.suites() },
       {
         sendToPeer: (peer, msg) => this.sendMessage(peer, msg, null),
         sendToOrigin: (peer, origin, msg) => this.sendMessage(peer, msg, origin),
@@ -181,6 +181,11 @@ export class Daemon {
       peers: this.peers.size,
       aead: aeadBackendInfo().active,
     });
+  }
+
+  /** Suites to offer other vine hosts: AES-256-GCM when the policy allows it and this CPU makes it fast. */
+  private suites(): number {
+    return this.config.policy.cipher === "auto" && aesGcmFast() ? OFFER_AES_GCM : 0;
   }
 
   /** Remove what a crashed run left behind: its TUN (and with it its routes). */

@@ -209,6 +209,7 @@ export class Persistence {
             via: s.via,
             lastHandshake: hs,
             rttMs: s.rtt_ms,
+            cipher: s.cipher,
             rxBytes: s.rx_bytes,
             txBytes: s.tx_bytes,
             rxPackets: s.rx_packets,

@@ -2,6 +2,7 @@
 // load, keypair lifetimes, rekeying and keepalives. Transport data itself never comes here: the
 // data-plane worker encrypts and decrypts it with the keys this module publishes.
 
+import { SUITES, type Suite } from "../crypto/aead.ts";
 import { Handshaker, type InitiatorPending, type SessionKeys } from "../wg/handshake.ts";
 import { CookieChecker, CookieJar } from "../wg/cookie.ts";
 import { tai64nCompare } from "../wg/tai64n.ts";
@@ -16,6 +17,7 @@ import {
 import {
   K_PEER,
   K_STATE,
+  K_SUITE,
   K_STRIDE,
   KS_ACTIVE,
   KS_FREE,
@@ -81,6 +83,8 @@ export interface SessionOptions {
   psk: Uint8Array;
   /** Above this many handshake messages per second the responder demands cookies (mac2). */
   underLoadPerSecond: number;
+  /** Transport suites beyond WireGuard's offered to (and accepted from) other vine hosts: offer bits. */
+  suites: number;
 }
 
 export class SessionManager {
@@ -101,7 +105,7 @@ export class SessionManager {
     private readonly counters: Counters,
     private readonly log: Log,
   ) {
-    this.hs = new Handshaker(local);
+    this.hs = new Handshaker(local, { accept: opts.suites });
     this.cookies = new CookieChecker(local.publicKey);
     this.slots = new SlotAllocator(v);
   }
@@ -132,6 +136,12 @@ export class SessionManager {
   hasSession(peer: PeerRecord): boolean {
     const slot = this.v.peer(peer.index, P_CURRENT);
     return slot >= 0 && Atomics.load(this.v.keypairs, slot * K_STRIDE + K_STATE) === KS_ACTIVE;
+  }
+
+  /** The transport suite of the peer's current keypair (call only when hasSession). */
+  cipherOf(peer: PeerRecord): Suite {
+    const slot = this.v.peer(peer.index, P_CURRENT);
+    return SUITES[this.v.keypair(slot, K_SUITE)] ?? SUITES[0];
   }
 
   setPersistentKeepalive(peer: PeerRecord, ms: number): void {
@@ -169,7 +179,9 @@ export class SessionManager {
       this.counters.inc("handshake_slots_exhausted");
       return;
     }
-    const { message, pending } = this.hs.createInitiation(peer.x25519, this.opts.psk, r.localIndex, s.jar.cookie(now));
+    // Stock WireGuard peers get exactly WireGuard: no suite offer.
+    const offer = peer.wireguardOnly ? 0 : this.opts.suites;
+    const { message, pending } = this.hs.createInitiation(peer.x25519, this.opts.psk, r.localIndex, s.jar.cookie(now), offer);
     const p: Pending = { pending, message, slot: r.slot, localIndex: r.localIndex, sentAt: now };
     s.pending = p;
     s.lastInitiationSentAt = now;
@@ -242,7 +254,7 @@ export class SessionManager {
     }
     s.lastTimestamp = init.timestamp;
     const { message, keys } = this.hs.createResponse(init.state, this.opts.psk, r.localIndex, s.jar.cookie(now));
-    this.slots.publish(r.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_RECV_ONLY);
+    this.slots.publish(r.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_RECV_ONLY, keys.suite);
     this.trackKeypair(peer, r.slot, now, false);
     this.io.post({ op: "install", peer: peer.index, slot: r.slot, role: "responder" });
     this.io.sendToOrigin(peer, origin, message);
@@ -271,7 +283,7 @@ export class SessionManager {
     s.firstAttemptAt = 0;
     s.lastHandshakeAt = now;
     s.rekeyRequested = false;
-    this.slots.publish(p.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_ACTIVE);
+    this.slots.publish(p.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_ACTIVE, keys.suite);
     this.trackKeypair(peer, p.slot, now, true);
     this.io.post({ op: "install", peer: peer.index, slot: p.slot, role: "initiator" });
     // Confirm the new keypair to the responder at once (WireGuard does the same): it may not send

@@ -9,7 +9,7 @@ import { ptr } from "bun:ffi";
 import { libc, errno, EAGAIN, EINTR } from "../../ffi/libc.ts";
 import { Poller, drainEventFd } from "../linux/poll.ts";
 import { UdpIo } from "../linux/udp.ts";
-import { createAead } from "../crypto/aead.ts";
+import { createAeads } from "../crypto/aead.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "./engine.ts";
 import { HEARTBEAT_RX, HEARTBEAT_TX, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 
@@ -53,7 +53,7 @@ self.onmessage = (e: MessageEvent) => {
 async function start(init: WorkerInit): Promise<void> {
   const views = new TableViews(init.tables);
   const role = init.role;
-  const aead = createAead(init.aead);
+  const aeads = createAeads(init.aead);
 
   // TX: a TUN packet is read into a staging slot (with headroom for the WireGuard and relay headers),
   // encrypted in place, then copied into a send group: consecutive datagrams to the same endpoint
@@ -141,7 +141,7 @@ async function start(init: WorkerInit): Promise<void> {
 
   engine = new PacketEngine(
     views,
-    aead,
+    aeads,
     {
       sendUdp: (buf, off, len, ip, port) => (buf === staging ? sendStaged(off, len, ip, port) : rx.sendTo(buf, off, len, ip, port)),
       writeTun: tunWrite,
