@@ -10,7 +10,8 @@ import { formatProblem, loadConfig, type VineConfig } from "../config/index.ts";
 import { openState, type StateStore } from "../state/db.ts";
 import { loadIdentity, type Identity } from "../identity/index.ts";
 import { networkPresharedKey } from "../identity/network-psk.ts";
-import { openTun, closeFd } from "../linux/tun.ts";
+import { closeFd, openTun, setTunOffload, TUN_F_CSUM, TUN_F_TSO4 } from "../linux/tun.ts";
+import { VNET_HDR_LEN } from "../dataplane/tso.ts";
 import { Rtnetlink } from "../linux/netlink.ts";
 import { openUdp, setIntOption, UdpIo } from "../linux/udp.ts";
 import { IPPROTO_IP } from "../../ffi/libc.ts";
@@ -77,6 +78,8 @@ export class Daemon {
   private dataplane: DataPlane | null = null;
   private nl: Rtnetlink | null = null;
   private tunFd = -1;
+  /** TUN offloads in use: "csum+tso4", "none" (virtio header only: the kernel refused), "off" (VINE_OFFLOAD=0). */
+  tunOffload: "csum+tso4" | "none" | "off" = "off";
   private udpFd = -1;
   private udp!: UdpIo;
   private engine!: PacketEngine;
@@ -121,7 +124,11 @@ export class Daemon {
 
     this.nl = new Rtnetlink();
     this.cleanupLeftovers();
-    this.tunFd = openTun(config.tun.name).fd;
+    // Offloads (VINE_OFFLOAD=0 turns them off): the TUN carries virtio_net_hdr, the kernel hands
+    // over TCP super-packets and partial checksums, and takes merged ones (src/dataplane/tso.ts, gro.ts).
+    const vnetHdr = process.env.VINE_OFFLOAD !== "0";
+    this.tunFd = openTun(config.tun.name, { vnetHdr }).fd;
+    this.tunOffload = vnetHdr ? (setTunOffload(this.tunFd, TUN_F_CSUM | TUN_F_TSO4, VNET_HDR_LEN) ? "csum+tso4" : "none") : "off";
     this.nl.setLink(config.tun.name, { mtu: config.tun.mtu, txqueuelen: 2000 });
     this.nl.addAddress(config.tun.name, config.tun.address, config.tun.prefixLen);
     this.nl.setLink(config.tun.name, { up: true });
@@ -160,7 +167,7 @@ export class Daemon {
     this.dataplane = new DataPlane(this.views, (ev) => this.onWorkerEvent(ev));
     this.applyPolicy();
     this.syncPeers(config);
-    await this.dataplane.start({ tunFd: this.tunFd, udpFd: this.udpFd, mtu: config.tun.mtu });
+    await this.dataplane.start({ tunFd: this.tunFd, udpFd: this.udpFd, mtu: config.tun.mtu, vnetHdr: this.tunOffload !== "off" });
     this.installRoutes();
 
     this.control = new ControlServer(this, config.node.stateDir);
@@ -180,6 +187,7 @@ export class Daemon {
       listen: config.node.listenPort,
       peers: this.peers.size,
       aead: aeadBackendInfo().active,
+      offload: this.tunOffload,
     });
   }
 

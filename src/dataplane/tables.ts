@@ -73,6 +73,9 @@ export const NODE_COUNTERS = [
   "handshake_messages_in",
   "control_messages_in",
   "keepalives_in",
+  "tso_superpackets_in",
+  "gro_superpackets_out",
+  "gro_segments_merged",
 ] as const;
 export type NodeCounterName = (typeof NODE_COUNTERS)[number];
 export const NC: Record<NodeCounterName, number> = Object.fromEntries(
