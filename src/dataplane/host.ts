@@ -30,10 +30,11 @@ interface Thread {
 
 /**
  * A worker takes commands only when it yields to its event loop, and it yields only when its wake-up
- * eventfd is readable (or poll times out, which steady traffic prevents). So every post must signal,
- * and the signal is repeated for this long after the last post (every RESIGNAL_EVERY_MS): a command
- * that missed its wake-up — whatever the reason — is taken at the next one instead of waiting for
- * a quiet second that a busy link never has.
+ * eventfd is readable (or poll times out, which steady traffic prevents). So every post must signal.
+ * The signal is also repeated for this long after the last post (every RESIGNAL_EVERY_MS), a cheap
+ * safety net: a command whose wake-up went missing (as when poll.ts's scratch buffer was collected
+ * and signals added garbage or 0) is taken at the next one instead of waiting for a quiet second
+ * that a busy link never has.
  */
 const RESIGNAL_FOR_MS = 1000;
 const RESIGNAL_EVERY_MS = 100;

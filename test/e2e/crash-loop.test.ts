@@ -27,10 +27,12 @@ describe("crash loop", () => {
     await net?.cleanup();
   });
 
-  // Once flaky: an incarnation of b whose workers were busy with packets from their first moment
-  // never yielded to take the commands posted at start (the route table), so b dropped its replies
-  // as unknown_route until traffic paused. The host now wakes the workers for those commands too
-  // (test/unit/sessions-dataplane-start.test.ts). Each incarnation's log is kept as daemon-<i>.log.
+  // Once flaky, for two reasons: (1) a worker busy with packets from its first moment never yielded
+  // to take the commands posted before it started (the route table: b dropped its replies as
+  // unknown_route), test/unit/sessions-dataplane-start.test.ts; (2) the eventfd wake-up's scratch
+  // buffer was garbage-collected, so wake-ups went missing (RX never installed the new keypair: b
+  // re-handshook every REKEY_TIMEOUT) and drains corrupted the heap (daemon a segfaulted),
+  // test/unit/linux-poll-gc.test.ts. Each incarnation's log is kept as daemon-<i>.log.
   test("20 × kill -9 under traffic: integrity ok, counters monotonic, traffic resumes", async () => {
     await waitFor(async () => (await net.ping(a.ns, b.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 15_000, what: "first ping" });
     const traffic = net.spawn(a.ns, ["ping", "-n", "-i", "0.02", "-W", "1", b.overlayIp]);
