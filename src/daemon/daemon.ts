@@ -362,7 +362,7 @@ export class Daemon {
       }
       case "confirmed": {
         const peer = this.peers.get(ev.peer);
-        if (peer) this.sessions.onConfirmed(peer);
+        if (peer) this.sessions.onConfirmed(peer, ev.slot);
         this.dataplane?.post({ op: "flush", peer: ev.peer });
         return;
       }

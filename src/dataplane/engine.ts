@@ -505,8 +505,8 @@ export class PacketEngine {
       // already; then it is current, and must not be parked (and later freed) as "next".
       if (this.peers[p + P_CURRENT] === slot || Atomics.load(this.kp, slot * K_STRIDE + K_STATE) === KS_ACTIVE) return;
       // Not usable for sending until the initiator proves it has the keys (its first packet).
-      const old = this.peers[p + P_NEXT]!;
-      if (old >= 0 && old !== slot) this.free(old);
+      // An older unconfirmed keypair stays too (the initiator may complete either handshake);
+      // main expires the one it does not choose.
       this.peers[p + P_NEXT] = slot;
       return;
     }

@@ -24,18 +24,34 @@ interface Thread {
   wakeFd: number;
   /** Commands posted before the worker exists, delivered right after its init message. */
   early: WorkerCommand[];
+  /** Until when (ms) the wake-up is repeated after the last post. */
+  resignalUntil: number;
 }
+
+/**
+ * A worker takes commands only when it yields to its event loop, and it yields only when its wake-up
+ * eventfd is readable (or poll times out, which steady traffic prevents). So every post must signal.
+ * The signal is also repeated for this long after the last post (every RESIGNAL_EVERY_MS), a cheap
+ * safety net: a command whose wake-up went missing (as when poll.ts's scratch buffer was collected
+ * and signals added garbage or 0) is taken at the next one instead of waiting for a quiet second
+ * that a busy link never has.
+ */
+const RESIGNAL_FOR_MS = 1000;
+const RESIGNAL_EVERY_MS = 100;
 
 export class DataPlane {
   private readonly threads: Thread[];
+  private resignalTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly views: TableViews,
     private readonly onEvent: (ev: WorkerEvent) => void,
     split = process.env.VINE_WORKERS !== "1",
+    /** The worker's code (tests substitute their own). */
+    private readonly url: string = workerUrl(),
   ) {
     const roles: WorkerInit["role"][] = split ? ["tx", "rx"] : ["both"];
-    this.threads = roles.map((role) => ({ role, worker: null, wakeFd: createEventFd(), early: [] }));
+    this.threads = roles.map((role) => ({ role, worker: null, wakeFd: createEventFd(), early: [], resignalUntil: 0 }));
   }
 
   /** Start the workers and resolve once every loop runs (or reject with the first error). */
@@ -44,7 +60,7 @@ export class DataPlane {
   }
 
   private startThread(t: Thread, init: Omit<WorkerInit, "tables" | "wakeFd" | "role">): Promise<void> {
-    const w = new Worker(workerUrl());
+    const w = new Worker(this.url);
     t.worker = w;
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -67,8 +83,31 @@ export class DataPlane {
       };
       const full: WorkerInit = { ...init, role: t.role, tables: this.views.shared, wakeFd: t.wakeFd };
       w.postMessage({ init: full });
-      for (const cmd of t.early.splice(0)) w.postMessage(cmd);
+      // Commands posted before the worker existed (the route table, at start) need a wake-up like
+      // any other: without one, the worker's loop — already busy with packets — might never yield.
+      const early = t.early.splice(0);
+      for (const cmd of early) w.postMessage(cmd);
+      if (early.length > 0) this.wake(t);
     });
+  }
+
+  private wake(t: Thread): void {
+    signalEventFd(t.wakeFd);
+    t.resignalUntil = Date.now() + RESIGNAL_FOR_MS;
+    if (this.resignalTimer) return;
+    this.resignalTimer = setInterval(() => {
+      const now = Date.now();
+      let any = false;
+      for (const x of this.threads) {
+        if (!x.worker || x.resignalUntil <= now) continue;
+        signalEventFd(x.wakeFd);
+        any = true;
+      }
+      if (!any && this.resignalTimer) {
+        clearInterval(this.resignalTimer);
+        this.resignalTimer = null;
+      }
+    }, RESIGNAL_EVERY_MS);
   }
 
   post(cmd: WorkerCommand): void {
@@ -80,12 +119,14 @@ export class DataPlane {
         continue;
       }
       t.worker.postMessage(cmd);
-      signalEventFd(t.wakeFd);
+      this.wake(t);
     }
   }
 
   /** Ask the workers to leave their loops, then terminate them. */
   async stop(timeoutMs = 1000): Promise<void> {
+    if (this.resignalTimer) clearInterval(this.resignalTimer);
+    this.resignalTimer = null;
     await Promise.all(
       this.threads.map(async (t) => {
         const w = t.worker;
