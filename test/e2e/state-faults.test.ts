@@ -85,8 +85,11 @@ describe("state database faults", () => {
   });
 
   test("(a) a full state file system: forwarding continues, errors counted and logged once, writes resume intact", async () => {
-    const first = await net.ping(a.ns, "10.42.1.1", { count: 5, intervalS: 0.2, waitS: 2 });
-    expect(first.received).toBe(first.sent);
+    // the overlay works first (the first ping may wait for the handshake)
+    await waitFor(async () => (await net.ping(a.ns, "10.42.1.1", { count: 5, intervalS: 0.2, waitS: 2 })).received === 5, {
+      timeoutMs: 30_000,
+      what: "5 of 5 pings a → b",
+    });
     const before = (await countersA()).state_write_errors ?? 0;
     expect(before).toBe(0);
 

@@ -21,8 +21,11 @@ describe("the TUN disappears under a running daemon", () => {
   });
 
   test("logged once and counted, not once per failed read; stop still works", async () => {
-    const ok = await net.ping(a.ns, b.overlayIp, { count: 3, intervalS: 0.2, waitS: 2 });
-    expect(ok.received).toBe(3);
+    // the overlay works first (the first ping may wait for the handshake)
+    await waitFor(async () => (await net.ping(a.ns, b.overlayIp, { count: 3, intervalS: 0.2, waitS: 2 })).received === 3, {
+      timeoutMs: 30_000,
+      what: "3 of 3 pings a → b",
+    });
     expect((await counters(net, a)).node.tun_gone ?? 0).toBe(0);
 
     expect((await net.exec(a.ns, ["ip", "link", "del", "vine0"])).code).toBe(0);
