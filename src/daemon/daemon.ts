@@ -7,7 +7,9 @@
 
 import { networkInterfaces } from "node:os";
 import { formatProblem, loadConfig, type VineConfig } from "../config/index.ts";
-import { openState, type StateStore } from "../state/db.ts";
+import { readFileSync } from "node:fs";
+import { LineMap } from "../config/lines.ts";
+import { openState, stateDirProblem, type StateStore } from "../state/db.ts";
 import { loadIdentity, type Identity } from "../identity/index.ts";
 import { networkPresharedKey } from "../identity/network-psk.ts";
 import { closeFd, openTun, setTunOffload, TUN_F_CSUM, TUN_F_TSO4 } from "../linux/tun.ts";
@@ -20,7 +22,7 @@ const IP_MTU_DISCOVER = 10;
 const IP_PMTUDISC_DONT = 0;
 import { aeadBackendInfo, aesGcmFast, createAeads, OFFER_AES_GCM } from "../crypto/aead.ts";
 import { formatIPv4 } from "../overlay/prefix.ts";
-import { DataPlane } from "../dataplane/host.ts";
+import { DataPlane, DataPlaneErrors } from "../dataplane/host.ts";
 import { HEADROOM, PacketEngine, TAILROOM, type Route } from "../dataplane/engine.ts";
 import {
   allocateTables,
@@ -111,16 +113,19 @@ export class Daemon {
     if (running.state === "running" && running.pid !== process.pid) {
       throw new Error(`a vine daemon already runs for ${config.node.stateDir} (pid ${running.pid}); stop it first`);
     }
+    // Checked before anything is created: a missing or read-only state_dir changes nothing.
+    const problem = configStateDirProblem(config);
+    if (problem) throw new Error(problem);
     this.store = openState(config.node.stateDir, { create: true });
     writePidfile(config.node.stateDir);
     this.wrotePidfile = true;
     const id = loadIdentity(this.store);
     if (!id) throw new Error(`no identity in ${config.node.stateDir}: run \`vine identity init --state-dir ${config.node.stateDir}\` first`);
     this.identity = id;
-    this.persistence = new Persistence(this.store, this.log);
+    this.persistence = new Persistence(this.store, this.log, (e) => this.stateWriteFailed(e));
     this.counters.setBaseline(this.persistence.loadCounters());
     this.counters.attach(this.views, () => this.peers.all().map((p) => ({ index: p.index, id: p.id })));
-    this.persistence.recordStart(process.pid, config);
+    this.persistence.recordStart(process.pid, config, aeadBackendInfo().active);
 
     this.nl = new Rtnetlink();
     this.cleanupLeftovers();
@@ -376,7 +381,7 @@ export class Daemon {
         this.mesh.onRelayRefused(ev.from, ev.dest, ev.reason);
         return;
       case "error":
-        this.log.error("data plane", { error: ev.message });
+        this.onDataPlaneError(ev.message, now);
         return;
     }
   }
@@ -429,14 +434,52 @@ export class Daemon {
     }
   }
 
+  private readonly dataPlaneErrors = new DataPlaneErrors();
+
+  /**
+   * The worker reports each failed read or send as an event. A TUN that is gone (deleted under us:
+   * ENODEV, EBADFD, EIO) fails every read: say so once, clearly, and count it; anything else is
+   * counted and logged at most once every 10 s with how many were suppressed.
+   */
+  private onDataPlaneError(message: string, now: number): void {
+    const r = this.dataPlaneErrors.note(message, now);
+    if (r.tun) this.counters.inc("tun_read_errors");
+    else this.counters.inc("dataplane_errors");
+    if (r.kind === "tun-gone") {
+      this.counters.inc("tun_gone");
+      this.log.error(`the TUN interface ${this.config.tun.name} is gone (${r.errnoName}): no packet can enter or leave the overlay; restart the daemon to recreate it`, {
+        tun: this.config.tun.name,
+        errno: r.errno,
+      });
+      this.persistence.event("tun_gone", null, null, null, { tun: this.config.tun.name, errno: r.errno });
+    } else if (r.log) {
+      this.log.error("data plane", { error: message, ...(r.suppressed > 0 ? { suppressed: r.suppressed } : {}) });
+    }
+  }
+
+  /** Failed state writes since the last success (0: writes work). */
+  private stateWriteFailures = 0;
+
+  /** A failed write to SQLite: counted each time, logged once per outage; forwarding never waits for it. */
+  private stateWriteFailed(e: unknown): void {
+    this.counters.inc("state_write_errors");
+    if (this.stateWriteFailures++ > 0) return;
+    this.log.error(`cannot write the state database ${this.store.path}: ${stateErrorText(e)}; forwarding continues, state_write_errors counts each failed write, and the state catches up once writes succeed again`, {
+      error: String((e as Error)?.message ?? e),
+    });
+  }
+
   private persist(): void {
     try {
       this.persistence.flush(this);
     } catch (e) {
-      this.counters.inc("state_write_errors");
-      this.log.rateLimited("persist", "cannot write the state database; forwarding continues and state will catch up", {
-        error: String((e as Error)?.message ?? e),
-      });
+      this.stateWriteFailed(e);
+      return;
+    }
+    if (this.stateWriteFailures > 0 && this.persistence.wroteLastFlush) {
+      this.log.info("state database writes resumed", { failed_writes: this.stateWriteFailures });
+      this.persistence.event("state_writes_resumed", null, null, null, { failed_writes: this.stateWriteFailures });
+      this.stateWriteFailures = 0;
     }
   }
 
@@ -541,6 +584,27 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     });
   });
   return done;
+}
+
+/** A state_dir the daemon cannot use, as "file:line: node.state_dir: why and what to do", or null. */
+export function configStateDirProblem(config: VineConfig): string | null {
+  const why = stateDirProblem(config.node.stateDir);
+  if (!why) return null;
+  let line = 0;
+  try {
+    line = new LineMap(readFileSync(config.file, "utf8")).lineOf("node.state_dir");
+  } catch {}
+  return formatProblem({ file: config.file, line, key: "node.state_dir", message: why });
+}
+
+/** What a SQLite write error means for an operator. */
+function stateErrorText(e: unknown): string {
+  const code = String((e as { code?: unknown })?.code ?? "");
+  const msg = String((e as Error)?.message ?? e);
+  if (code.startsWith("SQLITE_FULL") || /disk is full/i.test(msg)) return "the disk is full";
+  if (code.startsWith("SQLITE_READONLY") || /readonly|read-only/i.test(msg)) return "the database or its file system is read-only";
+  if (code.startsWith("SQLITE_IOERR") || /disk I\/O/i.test(msg)) return "an I/O error (disk full, read-only or failing file system)";
+  return msg;
 }
 
 function endpointOf(e: { host: string; port: number }): Endpoint | null {

@@ -150,3 +150,64 @@ export class DataPlane {
     );
   }
 }
+
+/** errno values of a TUN whose interface was deleted under the open file descriptor. */
+const TUN_GONE_ERRNO: Record<number, string> = { 5: "EIO", 19: "ENODEV", 77: "EBADFD" };
+
+export interface DataPlaneErrorVerdict {
+  /** "tun-gone": the first report that the TUN interface is gone; "tun": a further TUN read error. */
+  kind: "tun-gone" | "tun" | "other";
+  /** A TUN read error (of any errno). */
+  tun: boolean;
+  errno: number | null;
+  errnoName: string | null;
+  /** Whether to log this one (rate-limited: at most once every `intervalMs` per kind). */
+  log: boolean;
+  /** Reports of this kind not logged since the last logged one. */
+  suppressed: number;
+}
+
+/**
+ * Sorts the workers' "error" events (the worker reports every failed read) so the daemon can log
+ * them without flooding: a gone TUN is reported once, other errors at most once per interval.
+ */
+export class DataPlaneErrors {
+  private tunGone = false;
+  private readonly lastLogged = new Map<string, number>();
+  private readonly suppressed = new Map<string, number>();
+
+  constructor(private readonly intervalMs = 10_000) {}
+
+  /** The verdict for the TUN-gone message once it was reported: the worker may repeat it thousands of times a second. */
+  private repeat: { message: string; verdict: DataPlaneErrorVerdict } | null = null;
+
+  note(message: string, now: number): DataPlaneErrorVerdict {
+    if (this.repeat && this.repeat.message === message) return this.repeat.verdict;
+    const m = /^tun read failed: errno (\d+)/.exec(message);
+    const errno = m ? Number(m[1]) : null;
+    const gone = errno !== null && errno in TUN_GONE_ERRNO;
+    if (gone && !this.tunGone) {
+      this.tunGone = true;
+      return { kind: "tun-gone", tun: true, errno, errnoName: TUN_GONE_ERRNO[errno]!, log: true, suppressed: 0 };
+    }
+    const key = m ? (gone ? "tun-gone" : `tun:${errno}`) : message.replace(/\d+/g, "N");
+    const kind = m ? "tun" : "other";
+    // once the TUN is gone every read fails the same way: it was said once, never again
+    if (this.lastLogged.size > 64 && !this.lastLogged.has(key)) {
+      // many distinct messages: forget the old ones rather than grow
+      this.lastLogged.clear();
+      this.suppressed.clear();
+    }
+    const last = this.lastLogged.get(key);
+    if (!gone && (last === undefined || now - last >= this.intervalMs)) {
+      const suppressed = this.suppressed.get(key) ?? 0;
+      this.lastLogged.set(key, now);
+      this.suppressed.set(key, 0);
+      return { kind, tun: m !== null, errno, errnoName: null, log: true, suppressed };
+    }
+    this.suppressed.set(key, (this.suppressed.get(key) ?? 0) + 1);
+    const verdict: DataPlaneErrorVerdict = { kind, tun: m !== null, errno, errnoName: gone ? TUN_GONE_ERRNO[errno!]! : null, log: false, suppressed: 0 };
+    if (gone) this.repeat = { message, verdict };
+    return verdict;
+  }
+}
