@@ -204,7 +204,12 @@ async function start(init: WorkerInit): Promise<void> {
       if (r <= 0) {
         if (r < 0) {
           const e = errno();
-          if (e !== EAGAIN && e !== EINTR) emit({ ev: "error", message: `tun read failed: errno ${e}` });
+          if (e !== EAGAIN && e !== EINTR) {
+            emit({ ev: "error", message: `tun read failed: errno ${e}` });
+            // The device is gone (deleted, or the fd broken): poll would report it readable forever
+            // and this loop would spin. Stop watching it; the main thread reports it once.
+            if (e === 5 || e === 9 || e === 19 || e === 77) poller.ignore(tunIdx);
+          }
         }
         return;
       }

@@ -77,6 +77,11 @@ export class Poller {
     });
   }
 
+  /** Stop watching entry i for good (poll skips negative fds): for an fd that can only fail now. */
+  ignore(i: number): void {
+    this.fds[i * 2] = -1;
+  }
+
   /** Set the events (POLLIN, POLLOUT, or both) watched on entry i. */
   watch(i: number, events: number): void {
     this.events[i * 4 + 2] = events;

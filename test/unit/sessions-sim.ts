@@ -5,7 +5,7 @@
 // thread takes to get to a handshake message (a loaded machine). Used by the sessions-*.test.ts files.
 
 import { setSystemTime } from "bun:test";
-import { createAead } from "../../src/crypto/aead.ts";
+import { createAeads, OFFER_AES_GCM } from "../../src/crypto/aead.ts";
 import { generateX25519KeyPair } from "../../src/crypto/x25519.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "../../src/dataplane/engine.ts";
 import {
@@ -100,7 +100,7 @@ export class SimHost {
     readonly overlay: number, // overlay address; the host owns overlay/24
     readonly delays: Delays,
   ) {
-    const aead = createAead();
+    const aeads = createAeads();
     const io = (region: 0 | 1 | 2) => ({
       sendUdp: (buf: Uint8Array, off: number, len: number, ip: number, port: number) => this.wire(buf.slice(off, off + len), ip, port),
       writeTun: (buf: Uint8Array, off: number, len: number) => {
@@ -112,7 +112,7 @@ export class SimHost {
     });
     const mk = (region: 0 | 1 | 2) => {
       const i = io(region);
-      return new PacketEngine(this.v, aead, i, 1420, region);
+      return new PacketEngine(this.v, aeads, i, 1420, region);
     };
     this.main = mk(REGION_MAIN);
     this.tx = mk(REGION_TX);
@@ -122,7 +122,7 @@ export class SimHost {
       this.v,
       this.peers,
       this.keys,
-      { psk: PSK, underLoadPerSecond: 1000 },
+      { psk: PSK, underLoadPerSecond: 1000, suites: OFFER_AES_GCM },
       {
         sendToPeer: (peer, msg) => this.sendMessage(peer, msg, null),
         sendToOrigin: (peer, origin, msg) => this.sendMessage(peer, msg, origin),
