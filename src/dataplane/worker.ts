@@ -31,6 +31,7 @@ export interface WorkerInit {
 }
 
 const BURST = 64; // packets per fd before looking at the other one
+const RX_GRO_SLOTS = 16; // 64 KiB receive slots with UDP_GRO (each holds up to 64 datagrams)
 const BURST_BYTES = 1 << 20; // ... or this many bytes read from the TUN (TSO super-packets are 64 KiB)
 const GROUPS = 16; // GSO send groups per burst (a burst of TSO reads can fill more: they flush early)
 const GROUP_BYTES = 65536; // one GSO send: at most 64 segments and 64 KiB
@@ -84,14 +85,15 @@ async function start(init: WorkerInit): Promise<void> {
   const SEG_AT = 68;
   const READ_AT = 2048 + 68;
   const readMax = vnet ? VNET_HDR_LEN + 65535 : Math.max(init.mtu, 1500);
-  const arena = new Uint8Array(new ArrayBuffer((READ_AT + readMax + TAILROOM + 64 + 7) & ~7));
+  const arena = new Uint8Array(new ArrayBuffer(role === "rx" ? 8 : (READ_AT + readMax + TAILROOM + 64 + 7) & ~7));
   const arenaWords = new Uint32Array(arena.buffer);
   const vh = new VnetHeader();
 
   // Encrypted datagrams are copied from the arena into send groups: consecutive datagrams to the
   // same endpoint with the same size go out as one UDP_SEGMENT (GSO) send; groups leave with one
   // sendmmsg per burst.
-  const tx = new UdpIo(init.udpFd, { batch: GROUPS, bufSize: GROUP_BYTES });
+  // Only the TX thread sends groups (the RX thread sends relayed and queued packets with sendTo).
+  const tx = new UdpIo(init.udpFd, { batch: role === "rx" ? 1 : GROUPS, bufSize: role === "rx" ? 8 : GROUP_BYTES, recv: false });
   const groupSlot = Array.from({ length: GROUPS }, (_, i) => tx.sendSlot(i));
   let gso = process.env.VINE_GSO !== "0";
   let group = 0; // current group slot
@@ -153,7 +155,7 @@ async function start(init: WorkerInit): Promise<void> {
     return tunWriteRaw(buf, h, len + VNET_HDR_LEN);
   };
   const gro =
-    vnet && process.env.VINE_GRO !== "0"
+    vnet && role !== "tx" && process.env.VINE_GRO !== "0"
       ? new TcpCoalescer(
           (buf, off, len) => {
             if (tunWriteRaw(buf, off, len)) return true;
@@ -166,8 +168,19 @@ async function start(init: WorkerInit): Promise<void> {
       : null;
   const tunWrite = gro !== null ? (buf: Uint8Array, off: number, len: number) => gro.add(buf, off, len) : vnet ? tunWriteSingle : tunWriteRaw;
 
-  // RX: received datagrams land in their own slots and are decrypted in place.
-  const rx = new UdpIo(init.udpFd, { batch: BURST, bufSize: 2048 + HEADROOM });
+  // RX: received datagrams land in their own slots and are decrypted in place. With UDP_GRO
+  // (VINE_UDP_GRO=0 turns it off) the kernel hands over runs of same-sized datagrams from one sender
+  // in one slot (the peer's GSO sends arrive that way): fewer, larger receives. Only the receiving
+  // thread gets receive buffers; the TX thread uses this instance for sendTo alone.
+  const receives = role !== "tx";
+  const udpGro = receives && process.env.VINE_UDP_GRO !== "0";
+  const rx = new UdpIo(init.udpFd, {
+    batch: receives ? (udpGro ? RX_GRO_SLOTS : BURST) : 1,
+    bufSize: receives ? (udpGro ? 65536 : 2048 + HEADROOM) : 8,
+    gro: udpGro,
+    recv: receives,
+    send: false,
+  });
 
   engine = new PacketEngine(
     views,
@@ -252,7 +265,13 @@ async function start(init: WorkerInit): Promise<void> {
       if (udpIdx >= 0 && poller.readable(udpIdx)) {
         const got = rx.recvBatch();
         for (let i = 0; i < got; i++) {
-          eng.fromUdp(rx.slot(i), 0, rx.lengths[i]!, rx.srcIp[i]!, rx.srcPort[i]!);
+          const len = rx.lengths[i]!;
+          const seg = rx.segmentSize[i]!;
+          if (seg > 0 && seg < len) {
+            // A GRO run: datagrams of `seg` bytes back to back (the last may be shorter).
+            const slot = rx.slot(i);
+            for (let o = 0; o < len; o += seg) eng.fromUdp(slot, o, Math.min(seg, len - o), rx.srcIp[i]!, rx.srcPort[i]!);
+          } else eng.fromUdp(rx.slot(i), 0, len, rx.srcIp[i]!, rx.srcPort[i]!);
         }
         gro?.flushAll();
         if (gro !== null && gro.merged > 0) {
