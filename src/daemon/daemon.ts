@@ -388,12 +388,14 @@ export class Daemon {
 
   /**
    * The control plane ticks every 50 ms while packets flow or handshakes run (failover must notice a
-   * dead path within a second), and every 500 ms when the node is idle (an idle daemon stays cheap).
+   * dead path within a second), and every second when the node is idle (an idle daemon stays cheap).
    */
   private scheduleTick(): void {
     if (this.phase === "stopping" || this.phase === "stopped") return;
     const v = this.views;
-    const activity = v.nodeCounter("rx_packets") + v.nodeCounter("tx_packets") + v.nodeCounter("handshake_messages_in") + v.nodeCounter("control_messages_in");
+    // Data and handshakes only: the idle path probes' own replies (control messages) must not keep
+    // an idle node on the fast tick.
+    const activity = v.nodeCounter("rx_packets") + v.nodeCounter("tx_packets") + v.nodeCounter("handshake_messages_in");
     const now = Date.now();
     if (activity !== this.lastActivity) {
       this.lastActivity = activity;
@@ -403,7 +405,7 @@ export class Daemon {
     this.timer = setTimeout(() => {
       this.tick();
       this.scheduleTick();
-    }, busy ? 50 : 500);
+    }, busy ? 50 : 1000);
   }
 
   private heartbeats = [0, 0];

@@ -73,7 +73,7 @@ export interface PathTimings {
 
 export const DEFAULT_TIMINGS: Readonly<PathTimings> = {
   probeIntervalMs: 200,
-  probeIntervalIdleMs: 5_000,
+  probeIntervalIdleMs: 10_000,
   deadAfterMs: 800,
   unprovenDeadAfterMs: 3_000,
   promoteAfterOk: 3,

@@ -241,11 +241,11 @@ describe("liveness", () => {
   test("probed every probeIntervalMs under traffic, every probeIntervalIdleMs when idle", () => {
     const s = provenDirect();
     let mark = s.log.length;
-    s.run(11_000); // idle
-    expect(s.of("probe", mark).length).toBe(2); // 5 s period
+    s.run(21_000); // idle
+    expect(s.of("probe", mark).length).toBe(2); // 10 s period
     s.traffic = true;
     mark = s.log.length;
-    s.run(13_000);
+    s.run(23_000);
     expect(s.of("probe", mark).length).toBe(10); // 200 ms period
   });
 
@@ -470,7 +470,7 @@ describe("roaming, probes, RTT", () => {
     s.run(100);
     expect(s.sel.view(P).rttMs).toBe(20);
     s.rttMs = 100;
-    s.run(5200); // one idle probe (at 5050) later
+    s.run(10_200); // one idle probe (at 10050) later
     expect(s.sel.view(P).rttMs).toBe(30);
   });
 
