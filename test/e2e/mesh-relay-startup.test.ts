@@ -12,7 +12,7 @@ import { TestNet, waitFor } from "../lib/netns.ts";
 import { makeHost, sessions, startDaemon, writeConfig, type VineHost } from "../lib/vine.ts";
 
 const ROUNDS = 5;
-const DEADLINE_MS = 15_000;
+const DEADLINE_MS = 20_000; // an answered probe can take probeIntervalIdleMs (5 s) once the session proved the path
 
 describe("mesh: relay setup at startup", () => {
   let net: TestNet;
