@@ -44,6 +44,7 @@ demo: system-deps build
 bench: build
 	bash bench/run.sh
 
+# Long run of two daemons under iperf3 + ping (test/soak): SOAK_SECONDS (default 300). Not in `make test`.
 soak: build
 	bash test/run.sh soak
 

@@ -26,6 +26,7 @@ const lib = dlopen("libc.so.6", {
   close: { args: [i32], returns: i32 },
   read: { args: [i32, ptr, u64], returns: i64_fast },
   write: { args: [i32, ptr, u64], returns: i64_fast },
+  memcpy: { args: [ptr, ptr, u64], returns: ptr },
   readv: { args: [i32, ptr, i32], returns: i64_fast },
   writev: { args: [i32, ptr, i32], returns: i64_fast },
   // ioctl, fcntl and open are variadic in C; on x86-64 and aarch64 Linux the third argument travels in

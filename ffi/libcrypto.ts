@@ -11,6 +11,7 @@ function open() {
     EVP_CIPHER_CTX_new: { args: [], returns: ptr },
     EVP_CIPHER_CTX_free: { args: [ptr], returns: FFIType.void },
     EVP_chacha20_poly1305: { args: [], returns: ptr },
+    EVP_aes_256_gcm: { args: [], returns: ptr },
     EVP_EncryptInit_ex: { args: [ptr, ptr, ptr, ptr, ptr], returns: i32 },
     EVP_EncryptUpdate: { args: [ptr, ptr, ptr, ptr, i32], returns: i32 },
     EVP_EncryptFinal_ex: { args: [ptr, ptr, ptr], returns: i32 },

@@ -73,8 +73,9 @@ async function run(argv: string[]): Promise<number> {
   }
   const bad = await unknownOption(argv);
   if (bad) {
-    const path = argv.filter((a) => !a.startsWith("-")).slice(0, 2).join(" ");
-    process.stderr.write(`vine: unknown option ${bad.split("=")[0]}; see \`vine ${path} --help\`\n`);
+    // the command named on the line, never an option's value (`--foo bar`, `--foo=bar`) or a positional
+    const [, , names] = await resolveTarget(argv.filter((a) => !a.startsWith("-")));
+    process.stderr.write(`vine: unknown option ${bad.split("=")[0]}; see \`${["vine", ...names].join(" ")} --help\`\n`);
     return 2;
   }
   try {

@@ -3,11 +3,11 @@
 import { defineCommand } from "citty";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runDaemon } from "../daemon/daemon.ts";
+import { configStateDirProblem, runDaemon } from "../daemon/daemon.ts";
 import { controlRequest } from "../daemon/control.ts";
 import { checkPidfile, LOGFILE } from "../daemon/pidfile.ts";
 import type { StatusView } from "../daemon/views.ts";
-import { fail, printJson, requireConfig, resolveStateDir, stateArgs, formatArg } from "./common.ts";
+import { daemonError, fail, printJson, requireConfig, resolveStateDir, stateArgs, formatArg } from "./common.ts";
 
 const configArg = { config: { type: "string", alias: "c", description: "config file", default: "/etc/libvine/vine.toml" } } as const;
 
@@ -43,6 +43,9 @@ const start = defineCommand({
     const stateDir = cfg.node.stateDir;
     const pid = checkPidfile(stateDir);
     if (pid.state === "running") fail(`a vine daemon is already running (pid ${pid.pid}); \`vine daemon stop -c ${args.config}\` first`);
+    // before the log file is opened: a missing or read-only state_dir gets its key, path and fix
+    const problem = configStateDirProblem(cfg);
+    if (problem) fail(problem);
     const logPath = join(stateDir, LOGFILE);
     const logFd = openSync(logPath, "a", 0o600);
     const child = Bun.spawn(selfArgv(["daemon", "run", "-c", String(args.config)]), {
@@ -133,7 +136,8 @@ const reload = defineCommand({
     try {
       r = (await controlRequest(stateDir, { cmd: "reload" }, 5000)) as typeof r;
     } catch (e) {
-      fail(`reload needs the running daemon: ${(e as Error).message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      fail(code ? daemonError(stateDir, e, "daemon reload") : `reload: ${(e as Error).message}`);
     }
     if (args.format === "json") printJson(r!);
     else if (r!.ok) console.log(`reloaded: added ${r!.added?.join(", ") || "none"}; removed ${r!.removed?.join(", ") || "none"}`);

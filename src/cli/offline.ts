@@ -1,5 +1,6 @@
 // Views rebuilt from SQLite when the daemon is not running: the last state it persisted.
 
+import type { Suite } from "../crypto/aead.ts";
 import { desc, eq } from "drizzle-orm";
 import { openState } from "../state/db.ts";
 import * as schema from "../state/schema.ts";
@@ -7,15 +8,58 @@ import { loadIdentity } from "../identity/index.ts";
 import { countersToJson, iso, type DaemonViews, type PathClass } from "../daemon/views.ts";
 import { signSnapshot, SNAPSHOT_KIND, type SnapshotFile } from "../daemon/snapshot.ts";
 import type { CounterMap } from "../daemon/counters.ts";
+import { loadConfig } from "../config/index.ts";
 
-export function offlineViews(stateDir: string): DaemonViews {
+interface LastStart {
+  node?: string;
+  pid?: number;
+  at?: number;
+  config?: string;
+  network_id?: string;
+  tun?: string;
+  address?: string;
+  prefix?: string;
+  listen_port?: number;
+  aead?: string;
+}
+
+/**
+ * What the status shows about the node when the daemon is down: what the last start recorded, else
+ * the config (the one given with -c, else the one the last start used). null when neither says.
+ */
+function nodeFacts(start: LastStart, configPath: string | undefined) {
+  const facts = {
+    node: start.node ?? null,
+    network_id: start.network_id ?? null,
+    tun: start.tun ?? null,
+    address: start.address ?? null,
+    prefix: start.prefix ?? null,
+    listen_port: start.listen_port ?? null,
+    aead: start.aead || null,
+  };
+  if (facts.network_id !== null && facts.tun !== null && facts.address !== null && facts.listen_port !== null) return facts;
+  // state written before these were recorded: fill the gaps from the config
+  const file = configPath ?? start.config;
+  const cfg = file ? loadConfig(file).config : null;
+  if (cfg) {
+    facts.node ??= cfg.node.name;
+    facts.network_id ??= cfg.node.networkId;
+    facts.tun ??= cfg.tun.name;
+    facts.address ??= `${cfg.tun.addressText}/${cfg.tun.prefixLen}`;
+    facts.prefix ??= cfg.tun.prefix.text;
+    facts.listen_port ??= cfg.node.listenPort;
+  }
+  return facts;
+}
+
+export function offlineViews(stateDir: string, configPath?: string): DaemonViews {
   const store = openState(stateDir, { readonly: true });
   try {
     const db = store.db;
     const id = loadIdentity(store);
     if (!id) throw new Error(`no identity in ${stateDir}: run \`vine identity init --state-dir ${stateDir}\``);
     const kv = new Map(db.select().from(schema.daemon).all().map((r) => [r.key, r.value]));
-    const start = parse<{ node?: string; pid?: number; at?: number }>(kv.get("last_start")) ?? {};
+    const start = parse<LastStart>(kv.get("last_start")) ?? {};
     const phase = parse<{ phase?: string; at?: number; started_at?: number }>(kv.get("phase")) ?? {};
     const peerRows = db.select().from(schema.peers).all();
     const sessionRows = new Map(db.select().from(schema.sessions).all().map((s) => [s.peerId, s]));
@@ -35,6 +79,7 @@ export function offlineViews(stateDir: string): DaemonViews {
         endpoint: s?.endpoint ?? null,
         via: s?.via ?? null,
         rtt_ms: s?.rttMs ?? null,
+        cipher: (s?.cipher ?? null) as Suite | null,
         last_handshake: iso(s?.lastHandshake ?? null),
         rx_bytes: s?.rxBytes ?? 0,
         tx_bytes: s?.txBytes ?? 0,
@@ -47,21 +92,25 @@ export function offlineViews(stateDir: string): DaemonViews {
       if (!counters.has(c.scope)) counters.set(c.scope, new Map());
       counters.get(c.scope)!.set(c.name, c.value);
     }
+    const facts = nodeFacts(start, configPath);
+    // Unknown facts are null (JSON) and "unknown" in text; the StatusView strings are what a live
+    // daemon always knows.
+    const unknown = null as unknown as string;
     return {
       status: {
         source: "state",
-        node: start.node ?? "",
+        node: facts.node ?? unknown,
         peer_id: id.peerId,
         fingerprint: id.fingerprint,
-        network_id: "",
-        tun: "",
-        address: "",
-        prefix: local?.prefix ?? "",
-        listen_port: 0,
+        network_id: facts.network_id ?? unknown,
+        tun: facts.tun ?? unknown,
+        address: facts.address ?? unknown,
+        prefix: facts.prefix ?? local?.prefix ?? unknown,
+        listen_port: facts.listen_port ?? (null as unknown as number),
         daemon: { phase: "stopped", pid: null, started_at: iso(phase.started_at ?? null), uptime_s: null },
         peers: { total: peerRows.length, with_session: 0 },
         paths,
-        aead: "",
+        aead: facts.aead ?? unknown,
       },
       peers: peerRows.map((p) => ({
         peer_id: p.peerId,

@@ -3,13 +3,13 @@
 // fall back to the last state persisted in SQLite and say so ("source": "state").
 
 import { defineCommand } from "citty";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { controlRequest } from "../daemon/control.ts";
 import type { DaemonViews, SessionView } from "../daemon/views.ts";
 import { verifySnapshot } from "../daemon/snapshot.ts";
 import { offlineViews, offlineSnapshot } from "./offline.ts";
 import { ago, bytes, table } from "./table.ts";
-import { fail, printJson, resolveStateDir, stateArgs, formatArg, type Format } from "./common.ts";
+import { daemonError, fail, printJson, resolveStateDir, stateArgs, formatArg, type Format } from "./common.ts";
 
 type Views = DaemonViews & { sourceNote?: string };
 
@@ -18,7 +18,7 @@ async function fetchViews(args: { config?: string; "state-dir"?: string }): Prom
   try {
     return (await controlRequest(stateDir, { cmd: "views" }, 3000)) as Views;
   } catch {
-    const v = offlineViews(stateDir);
+    const v = offlineViews(stateDir, args.config);
     return { ...v, sourceNote: `the daemon is not running; showing the last state saved in ${stateDir}/vine.db` };
   }
 }
@@ -50,17 +50,20 @@ export const status = viewCommand(
   (v) => {
     const s = v.status;
     const p = s.paths;
+    // saved state may not say (a daemon that never started, or state from an older vine)
+    const k = (x: unknown) => (x === null || x === undefined || x === "" ? "unknown" : String(x));
     return [
-      `node        ${s.node} (${s.network_id})`,
+      `node        ${k(s.node)} (${k(s.network_id)})`,
       `peer_id     ${s.peer_id}`,
       `fingerprint ${s.fingerprint}`,
-      `overlay     ${s.address} on ${s.tun}, owns ${s.prefix}`,
-      `listen      udp/${s.listen_port}`,
+      `overlay     ${k(s.address)} on ${k(s.tun)}, owns ${k(s.prefix)}`,
+      `listen      ${s.listen_port ? `udp/${s.listen_port}` : "unknown"}`,
       `daemon      ${s.daemon.phase}${s.daemon.pid ? ` pid ${s.daemon.pid}` : ""}${s.daemon.uptime_s !== null ? `, up ${s.daemon.uptime_s}s` : ""}`,
       `peers       ${s.peers.total} allowed, ${s.peers.with_session} with a session`,
       `paths       direct ${p.direct}, signaling_then_direct ${p.signaling_then_direct}, relay ${p.relay}, none ${p.none}`,
-      `crypto      ${s.aead}`,
+      `crypto      ${k(s.aead)}`,
       `source      ${s.source === "live" ? "live (daemon)" : "saved state (daemon not running)"}`,
+      ...(s.tun ? [] : ["unknown     network, overlay address, TUN and port: no daemon has started on this state yet; give its config with -c FILE to show them"]),
     ].join("\n");
   },
 );
@@ -93,7 +96,7 @@ export const routes = viewCommand(
 
 export function sessionsText(list: SessionView[]): string {
   return table(
-    ["NAME", "PREFIX", "PATH", "ENDPOINT", "VIA", "RTT", "LAST HANDSHAKE", "RX", "TX"],
+    ["NAME", "PREFIX", "PATH", "ENDPOINT", "VIA", "RTT", "CIPHER", "LAST HANDSHAKE", "RX", "TX"],
     list.map((s) => [
       s.name,
       s.prefix,
@@ -101,6 +104,7 @@ export function sessionsText(list: SessionView[]): string {
       s.endpoint,
       s.via ? s.via.slice(0, 14) + "…" : null,
       s.rtt_ms === null ? null : `${s.rtt_ms.toFixed(2)} ms`,
+      s.cipher,
       ago(s.last_handshake),
       bytes(s.rx_bytes),
       bytes(s.tx_bytes),
@@ -144,19 +148,27 @@ export const ping = defineCommand({
   args: {
     ...commonArgs,
     target: { type: "positional", description: "overlay IPv4 address", required: true },
-    count: { type: "string", alias: "c", description: "number of probes", default: "4" },
+    // -c is --config in every command (here too); the count is -n, as in `vine ping IP -n 3`
+    count: { type: "string", alias: "n", description: "number of probes", default: "4" },
     interval: { type: "string", alias: "i", description: "seconds between probes", default: "1" },
   },
   async run({ args }) {
+    if (args.config && /^\d+$/.test(String(args.config)) && !existsSync(String(args.config))) {
+      fail(`-c is --config (a config file) in every vine command, and there is no file ${args.config}; for ${args.config} probes use -n ${args.config} (--count)`);
+    }
+    const count = Number(String(args.count));
+    const interval = Number(String(args.interval));
+    if (!/^\d+$/.test(String(args.count)) || !Number.isSafeInteger(count) || count < 1) fail(`--count (-n) must be a positive integer, not ${JSON.stringify(args.count)}`);
+    if (!Number.isFinite(interval) || interval < 0.01 || interval > 3600) fail(`--interval (-i) must be a number of seconds from 0.01 to 3600, not ${JSON.stringify(args.interval)}`);
+    const intervalMs = Math.round(interval * 1000);
     const stateDir = resolveStateDir(args);
-    const count = Number.parseInt(String(args.count), 10);
-    const intervalMs = Math.round(Number.parseFloat(String(args.interval)) * 1000);
-    if (!Number.isInteger(count) || count < 1) fail("--count must be a positive integer");
     let r: { target: string; peer_id: string; name: string; sent: number; received: number; replies: { seq: number; rtt_ms: number | null; path: string; via: string | null }[] };
     try {
       r = (await controlRequest(stateDir, { cmd: "ping", args: { ip: args.target, count, intervalMs } }, count * (intervalMs + 3000) + 2000)) as typeof r;
     } catch (e) {
-      fail(`ping needs the running daemon: ${(e as Error).message}`);
+      // the daemon's own answer ("no route to ...") names what is wrong with the target
+      const code = (e as NodeJS.ErrnoException).code;
+      fail(code ? daemonError(stateDir, e, "ping") : `ping ${args.target}: ${(e as Error).message}`);
     }
     if (args.format === "json") return printJson(r!);
     for (const x of r!.replies) {

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { decodePeerId, shortPeerId, x25519FromEd25519Public } from "../identity/keys.ts";
 import { formatIPv4, maskOf, parseIPv4, parsePrefix, prefixOf, prefixesOverlap, type Prefix } from "../overlay/prefix.ts";
 import { LineMap } from "./lines.ts";
-import { ARRAY_SECTIONS, KEYS, type AllowedPeer, type BootstrapPeer, type Endpoint, type Problem, type Section, type VineConfig } from "./schema.ts";
+import { ARRAY_SECTIONS, CIPHER_POLICIES, KEYS, type CipherPolicy, type AllowedPeer, type BootstrapPeer, type Endpoint, type Problem, type Section, type VineConfig } from "./schema.ts";
 
 export interface LoadResult {
   config: VineConfig | null;
@@ -224,7 +224,13 @@ export function validateConfig(file: string, source: string, mode?: number): Loa
     allowRelay: bool(policy, "allow_relay", true),
     allowSignalingUpgrade: bool(policy, "allow_signaling_upgrade", true),
     relayService: bool(policy, "relay_service", false),
+    cipher: "auto" as CipherPolicy,
   };
+  const cipher = str(policy, "cipher");
+  if (cipher !== undefined) {
+    if ((CIPHER_POLICIES as readonly string[]).includes(cipher)) cfgPolicy.cipher = cipher as CipherPolicy;
+    else problem("policy.cipher", `cipher must be one of ${CIPHER_POLICIES.map((c) => `"${c}"`).join(", ")}, not "${cipher}"`);
+  }
   if (!cfgPolicy.strictAllowlist) warn("policy.strict_allowlist", "strict_allowlist = false is not supported yet: only [[allowed_peers]] are admitted");
 
   if (problems.length > 0 || !localPrefix || address === null) return { config: null, problems, warnings };

@@ -35,8 +35,12 @@ export interface VineConfig {
   tun: { name: string; address: number; addressText: string; prefixLen: number; mtu: number; prefix: Prefix };
   bootstrapPeers: BootstrapPeer[];
   allowedPeers: AllowedPeer[];
-  policy: { strictAllowlist: boolean; allowRelay: boolean; allowSignalingUpgrade: boolean; relayService: boolean };
+  policy: { strictAllowlist: boolean; allowRelay: boolean; allowSignalingUpgrade: boolean; relayService: boolean; cipher: CipherPolicy };
 }
+
+/** "auto": AES-256-GCM with other vine hosts when both have fast AES; "chacha20-poly1305": never. */
+export type CipherPolicy = "auto" | "chacha20-poly1305";
+export const CIPHER_POLICIES: readonly CipherPolicy[] = ["auto", "chacha20-poly1305"];
 
 export interface Problem {
   file: string;
@@ -77,6 +81,7 @@ export const KEYS = {
     allow_relay: { type: "boolean", default: true },
     allow_signaling_upgrade: { type: "boolean", default: true },
     relay_service: { type: "boolean", default: false },
+    cipher: { type: "string", default: "auto" },
   },
 } as const;
 

@@ -1,5 +1,11 @@
-// ChaCha20-Poly1305 through libcrypto (OpenSSL 3) with bun:ffi and no C shim: four calls per packet
-// on one reused cipher context, in place.
+// ChaCha20-Poly1305 or AES-256-GCM through libcrypto (OpenSSL 3) with bun:ffi and no C shim: four
+// calls per packet, in place.
+//
+// Key schedules: each transport key (a fixed place in the data plane's shared key table) gets its
+// own cipher context, initialised with the key once; a packet then only sets the nonce. For
+// AES-GCM that halves the cost of a packet (the key expansion and GHASH tables are not redone).
+// The context remembers the key bytes it was set up with, so a key slot reused by a new session
+// is noticed (32-byte compare) and the context re-keyed.
 //
 // Pointers: bun:ffi's ptr() works on views of a SharedArrayBuffer as well as an ArrayBuffer (checked
 // by test/unit/crypto-aead.test.ts), so session keys can stay in the data plane's shared tables and be
@@ -12,10 +18,18 @@
 
 import { ptr, type Pointer } from "bun:ffi";
 import { EVP_CTRL_AEAD_GET_TAG, EVP_CTRL_AEAD_SET_TAG, libcrypto } from "../../ffi/libcrypto.ts";
-import { type Aead, type AeadWithNonce, KEY_SIZE, TAG_SIZE, writeNonce } from "./aead.ts";
+import { type AeadWithNonce, KEY_SIZE, type Suite, TAG_SIZE, writeNonce } from "./aead.ts";
 
 /** Associated data in the handshake is a 32-byte hash; this bounds what the scratch area holds. */
 const AD_MAX = 128;
+/** Cached key contexts per direction; past this (only tests make that many keys) all are dropped. */
+const MAX_KEY_CONTEXTS = 1024;
+
+/** A cipher context set up for one key, in one direction. */
+interface KeyContext {
+  ctx: Pointer;
+  key: Uint8Array; // the key bytes the context was initialised with
+}
 
 export function libcryptoVersion(): { version: string | null; why: string | null } {
   const { lib, why } = libcrypto();
@@ -23,11 +37,11 @@ export function libcryptoVersion(): { version: string | null; why: string | null
   return { version: String(lib.OpenSSL_version(0)), why: null };
 }
 
-export function createLibcryptoAead(): AeadWithNonce | null {
+export function createLibcryptoAead(suite: Suite = "chacha20-poly1305"): AeadWithNonce | null {
   const { lib } = libcrypto();
   if (!lib) return null;
   const ctx = lib.EVP_CIPHER_CTX_new();
-  const cipher = lib.EVP_chacha20_poly1305();
+  const cipher = suite === "aes-256-gcm" ? lib.EVP_aes_256_gcm() : lib.EVP_chacha20_poly1305();
   if (!ctx || !cipher) return null;
 
   // Scratch: nonce (12), the out-length int (4), and room for a handshake's key (32) and associated
@@ -56,6 +70,45 @@ export function createLibcryptoAead(): AeadWithNonce | null {
       bases.set(buffer, p);
     }
     return (p + a.byteOffset + off) as Pointer;
+  };
+
+  // Transport contexts by key address, one map per direction.
+  const sealContexts = new Map<Pointer, KeyContext>();
+  const openContexts = new Map<Pointer, KeyContext>();
+  const keyContext = (contexts: Map<Pointer, KeyContext>, key: Uint8Array, encrypt: boolean): Pointer | null => {
+    const at = addr(key, 0);
+    let kc = contexts.get(at);
+    if (kc === undefined) {
+      if (contexts.size >= MAX_KEY_CONTEXTS) {
+        for (const old of contexts.values()) lib.EVP_CIPHER_CTX_free(old.ctx);
+        contexts.clear();
+      }
+      const c = lib.EVP_CIPHER_CTX_new();
+      if (!c) return null;
+      const fresh: KeyContext = { ctx: c as Pointer, key: new Uint8Array(KEY_SIZE) };
+      fresh.key[0] = key[0]! ^ 1; // differs from the key: forces the first initialisation below
+      contexts.set(at, fresh);
+      kc = fresh;
+    }
+    const known = kc.key;
+    let same = true;
+    for (let i = 0; i < KEY_SIZE; i++) {
+      if (known[i] !== key[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      const ok = encrypt ? lib.EVP_EncryptInit_ex(kc.ctx, null, null, null, noncePtr) : lib.EVP_DecryptInit_ex(kc.ctx, null, null, null, noncePtr);
+      return ok === 1 ? kc.ctx : null;
+    }
+    const ok = encrypt ? lib.EVP_EncryptInit_ex(kc.ctx, cipher, null, at, noncePtr) : lib.EVP_DecryptInit_ex(kc.ctx, cipher, null, at, noncePtr);
+    if (ok !== 1) {
+      known[0] = key[0]! ^ 1;
+      return null;
+    }
+    known.set(key);
+    return kc.ctx;
   };
 
   const checkRange = (buf: Uint8Array, off: number, len: number): void => {
@@ -98,29 +151,32 @@ export function createLibcryptoAead(): AeadWithNonce | null {
 
   const aead: AeadWithNonce = {
     name: "libcrypto",
+    suite,
     seal(key, counter, buf, off, len) {
       if (key.length !== KEY_SIZE) throw new RangeError("aead: key must be 32 bytes");
       checkRange(buf, off, len + TAG_SIZE);
       writeNonce(nonce, counter);
+      const kctx = keyContext(sealContexts, key, true);
+      if (kctx === null) throw new Error("aead: libcrypto seal failed");
       const p = addr(buf, off);
       const tag = (p + len) as Pointer;
       const ok =
-        lib.EVP_EncryptInit_ex(ctx, cipher, null, addr(key, 0), noncePtr) &
-        lib.EVP_EncryptUpdate(ctx, p, outlPtr, p, len) &
-        lib.EVP_EncryptFinal_ex(ctx, tag, outlPtr) &
-        lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag);
+        lib.EVP_EncryptUpdate(kctx, p, outlPtr, p, len) &
+        lib.EVP_EncryptFinal_ex(kctx, tag, outlPtr) &
+        lib.EVP_CIPHER_CTX_ctrl(kctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag);
       if (ok !== 1) throw new Error("aead: libcrypto seal failed");
     },
     open(key, counter, buf, off, len) {
       if (len < TAG_SIZE || key.length !== KEY_SIZE || off < 0 || off + len > buf.length) return false;
       writeNonce(nonce, counter);
+      const kctx = keyContext(openContexts, key, false);
+      if (kctx === null) return false;
       const p = addr(buf, off);
       const n = len - TAG_SIZE;
       const tag = (p + n) as Pointer;
-      if (lib.EVP_DecryptInit_ex(ctx, cipher, null, addr(key, 0), noncePtr) !== 1) return false;
-      if (lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag) !== 1) return false;
-      if (lib.EVP_DecryptUpdate(ctx, p, outlPtr, p, n) !== 1) return false;
-      return lib.EVP_DecryptFinal_ex(ctx, tag, outlPtr) === 1;
+      if (lib.EVP_CIPHER_CTX_ctrl(kctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag) !== 1) return false;
+      if (lib.EVP_DecryptUpdate(kctx, p, outlPtr, p, n) !== 1) return false;
+      return lib.EVP_DecryptFinal_ex(kctx, tag, outlPtr) === 1;
     },
     sealAd(key, counter, plaintext, ad) {
       writeNonce(nonce, counter);

@@ -1,6 +1,10 @@
-// The transport AEAD: ChaCha20-Poly1305 with WireGuard's nonce (4 zero bytes ‖ 64-bit little-endian
-// counter). Two backends with one interface: libcrypto through bun:ffi (native speed, probed once)
-// and @noble/ciphers (pure JS, the tested fallback). Each thread creates its own instance.
+// The transport AEAD with WireGuard's nonce (4 zero bytes ‖ 64-bit little-endian counter). Two
+// suites: ChaCha20-Poly1305 (WireGuard's, always) and AES-256-GCM (negotiated only between two vine
+// hosts, see src/wg/handshake.ts). Two backends with one interface: libcrypto through bun:ffi
+// (native speed, probed once) and @noble/ciphers (pure JS, the tested fallback). Each thread
+// creates its own instances.
+
+import { readFileSync } from "node:fs";
 
 import { createLibcryptoAead, libcryptoVersion } from "./aead-libcrypto.ts";
 import { createNobleAead } from "./aead-noble.ts";
@@ -8,8 +12,17 @@ import { createNobleAead } from "./aead-noble.ts";
 export const KEY_SIZE = 32;
 export const TAG_SIZE = 16;
 
+/** Transport suites by wire number: the number is what a handshake offers and chooses. */
+export const SUITES = ["chacha20-poly1305", "aes-256-gcm"] as const;
+export type Suite = (typeof SUITES)[number];
+export const SUITE_CHACHA = 0;
+export const SUITE_AES_GCM = 1;
+/** The offer bit of each suite beyond ChaCha20-Poly1305 (which every peer supports). */
+export const OFFER_AES_GCM = 1 << (SUITE_AES_GCM - 1);
+
 export interface Aead {
   readonly name: "libcrypto" | "noble";
+  readonly suite: Suite;
   /** In place: plaintext buf[off, off+len) → ciphertext, tag written at buf[off+len, off+len+16). */
   seal(key: Uint8Array, counter: number, buf: Uint8Array, off: number, len: number): void;
   /** In place: buf[off, off+len) is ciphertext ‖ tag (len ≥ 16); true and plaintext in buf[off, off+len-16) when authentic. */
@@ -27,13 +40,31 @@ export interface AeadWithNonce extends Aead {
 }
 
 /** VINE_AEAD=noble forces the fallback (for tests and for hosts with a broken libcrypto). */
-export function createAead(prefer?: "libcrypto" | "noble"): Aead {
+export function createAead(prefer?: "libcrypto" | "noble", suite: Suite = "chacha20-poly1305"): Aead {
   const want = prefer ?? (process.env.VINE_AEAD === "noble" ? "noble" : "libcrypto");
   if (want === "libcrypto") {
-    const a = createLibcryptoAead();
+    const a = createLibcryptoAead(suite);
     if (a) return a;
   }
-  return createNobleAead();
+  return createNobleAead(suite);
+}
+
+/** One instance per suite, indexed by suite number (what a keypair records). */
+export function createAeads(prefer?: "libcrypto" | "noble"): Aead[] {
+  return SUITES.map((s) => createAead(prefer, s));
+}
+
+/**
+ * Is AES-256-GCM worth offering here? Only with the native backend on a CPU with AES instructions:
+ * elsewhere it is slower than ChaCha20-Poly1305 (and table-based AES in software leaks timing).
+ */
+export function aesGcmFast(): boolean {
+  if (process.env.VINE_AEAD === "noble" || libcryptoVersion().version === null) return false;
+  try {
+    return /^flags\s*:.*\baes\b/m.test(readFileSync("/proc/cpuinfo", "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 export function aeadBackendInfo(): { active: "libcrypto" | "noble"; libcrypto: string | null } {

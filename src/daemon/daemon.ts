@@ -7,19 +7,22 @@
 
 import { networkInterfaces } from "node:os";
 import { formatProblem, loadConfig, type VineConfig } from "../config/index.ts";
-import { openState, type StateStore } from "../state/db.ts";
+import { readFileSync } from "node:fs";
+import { LineMap } from "../config/lines.ts";
+import { openState, stateDirProblem, type StateStore } from "../state/db.ts";
 import { loadIdentity, type Identity } from "../identity/index.ts";
 import { networkPresharedKey } from "../identity/network-psk.ts";
-import { openTun, closeFd } from "../linux/tun.ts";
+import { closeFd, openTun, setTunOffload, TUN_F_CSUM, TUN_F_TSO4 } from "../linux/tun.ts";
+import { VNET_HDR_LEN } from "../dataplane/tso.ts";
 import { Rtnetlink } from "../linux/netlink.ts";
 import { openUdp, setIntOption, UdpIo } from "../linux/udp.ts";
 import { IPPROTO_IP } from "../../ffi/libc.ts";
 
 const IP_MTU_DISCOVER = 10;
 const IP_PMTUDISC_DONT = 0;
-import { createAead, aeadBackendInfo } from "../crypto/aead.ts";
+import { aeadBackendInfo, aesGcmFast, createAeads, OFFER_AES_GCM } from "../crypto/aead.ts";
 import { formatIPv4 } from "../overlay/prefix.ts";
-import { DataPlane } from "../dataplane/host.ts";
+import { DataPlane, DataPlaneErrors } from "../dataplane/host.ts";
 import { HEADROOM, PacketEngine, TAILROOM, type Route } from "../dataplane/engine.ts";
 import {
   allocateTables,
@@ -77,6 +80,8 @@ export class Daemon {
   private dataplane: DataPlane | null = null;
   private nl: Rtnetlink | null = null;
   private tunFd = -1;
+  /** TUN offloads in use: "csum+tso4", "none" (virtio header only: the kernel refused), "off" (VINE_OFFLOAD=0). */
+  tunOffload: "csum+tso4" | "none" | "off" = "off";
   private udpFd = -1;
   private udp!: UdpIo;
   private engine!: PacketEngine;
@@ -108,20 +113,27 @@ export class Daemon {
     if (running.state === "running" && running.pid !== process.pid) {
       throw new Error(`a vine daemon already runs for ${config.node.stateDir} (pid ${running.pid}); stop it first`);
     }
+    // Checked before anything is created: a missing or read-only state_dir changes nothing.
+    const problem = configStateDirProblem(config);
+    if (problem) throw new Error(problem);
     this.store = openState(config.node.stateDir, { create: true });
     writePidfile(config.node.stateDir);
     this.wrotePidfile = true;
     const id = loadIdentity(this.store);
     if (!id) throw new Error(`no identity in ${config.node.stateDir}: run \`vine identity init --state-dir ${config.node.stateDir}\` first`);
     this.identity = id;
-    this.persistence = new Persistence(this.store, this.log);
+    this.persistence = new Persistence(this.store, this.log, (e) => this.stateWriteFailed(e));
     this.counters.setBaseline(this.persistence.loadCounters());
     this.counters.attach(this.views, () => this.peers.all().map((p) => ({ index: p.index, id: p.id })));
-    this.persistence.recordStart(process.pid, config);
+    this.persistence.recordStart(process.pid, config, aeadBackendInfo().active);
 
     this.nl = new Rtnetlink();
     this.cleanupLeftovers();
-    this.tunFd = openTun(config.tun.name).fd;
+    // Offloads (VINE_OFFLOAD=0 turns them off): the TUN carries virtio_net_hdr, the kernel hands
+    // over TCP super-packets and partial checksums, and takes merged ones (src/dataplane/tso.ts, gro.ts).
+    const vnetHdr = process.env.VINE_OFFLOAD !== "0";
+    this.tunFd = openTun(config.tun.name, { vnetHdr }).fd;
+    this.tunOffload = vnetHdr ? (setTunOffload(this.tunFd, TUN_F_CSUM | TUN_F_TSO4, VNET_HDR_LEN) ? "csum+tso4" : "none") : "off";
     this.nl.setLink(config.tun.name, { mtu: config.tun.mtu, txqueuelen: 2000 });
     this.nl.addAddress(config.tun.name, config.tun.address, config.tun.prefixLen);
     this.nl.setLink(config.tun.name, { up: true });
@@ -132,8 +144,8 @@ export class Daemon {
     this.udp = new UdpIo(this.udpFd, { batch: 1, bufSize: 64 });
     this.persistence.recordInstalled({ tun: config.tun.name, routes: [] });
 
-    const aead = createAead();
-    this.engine = new PacketEngine(this.views, aead, {
+    const aeads = createAeads();
+    this.engine = new PacketEngine(this.views, aeads, {
       sendUdp: (buf, off, len, ip, port) => this.udp.sendTo(buf, off, len, ip, port),
       writeTun: () => false,
       emit: () => {},
@@ -143,7 +155,7 @@ export class Daemon {
       this.views,
       this.peers,
       { privateKey: id.x25519Private, publicKey: id.x25519Public },
-      { psk: networkPresharedKey(config.node.networkId), underLoadPerSecond: 200 },
+      { psk: networkPresharedKey(config.node.networkId), underLoadPerSecond: 200, suites: this.suites() },
       {
         sendToPeer: (peer, msg) => this.sendMessage(peer, msg, null),
         sendToOrigin: (peer, origin, msg) => this.sendMessage(peer, msg, origin),
@@ -160,7 +172,7 @@ export class Daemon {
     this.dataplane = new DataPlane(this.views, (ev) => this.onWorkerEvent(ev));
     this.applyPolicy();
     this.syncPeers(config);
-    await this.dataplane.start({ tunFd: this.tunFd, udpFd: this.udpFd, mtu: config.tun.mtu });
+    await this.dataplane.start({ tunFd: this.tunFd, udpFd: this.udpFd, mtu: config.tun.mtu, vnetHdr: this.tunOffload !== "off" });
     this.installRoutes();
 
     this.control = new ControlServer(this, config.node.stateDir);
@@ -180,7 +192,13 @@ export class Daemon {
       listen: config.node.listenPort,
       peers: this.peers.size,
       aead: aeadBackendInfo().active,
+      offload: this.tunOffload,
     });
+  }
+
+  /** Suites to offer other vine hosts: AES-256-GCM when the policy allows it and this CPU makes it fast. */
+  private suites(): number {
+    return this.config.policy.cipher === "auto" && aesGcmFast() ? OFFER_AES_GCM : 0;
   }
 
   /** Remove what a crashed run left behind: its TUN (and with it its routes). */
@@ -349,7 +367,7 @@ export class Daemon {
       }
       case "confirmed": {
         const peer = this.peers.get(ev.peer);
-        if (peer) this.sessions.onConfirmed(peer);
+        if (peer) this.sessions.onConfirmed(peer, ev.slot);
         this.dataplane?.post({ op: "flush", peer: ev.peer });
         return;
       }
@@ -363,7 +381,7 @@ export class Daemon {
         this.mesh.onRelayRefused(ev.from, ev.dest, ev.reason);
         return;
       case "error":
-        this.log.error("data plane", { error: ev.message });
+        this.onDataPlaneError(ev.message, now);
         return;
     }
   }
@@ -416,14 +434,52 @@ export class Daemon {
     }
   }
 
+  private readonly dataPlaneErrors = new DataPlaneErrors();
+
+  /**
+   * The worker reports each failed read or send as an event. A TUN that is gone (deleted under us:
+   * ENODEV, EBADFD, EIO) fails every read: say so once, clearly, and count it; anything else is
+   * counted and logged at most once every 10 s with how many were suppressed.
+   */
+  private onDataPlaneError(message: string, now: number): void {
+    const r = this.dataPlaneErrors.note(message, now);
+    if (r.tun) this.counters.inc("tun_read_errors");
+    else this.counters.inc("dataplane_errors");
+    if (r.kind === "tun-gone") {
+      this.counters.inc("tun_gone");
+      this.log.error(`the TUN interface ${this.config.tun.name} is gone (${r.errnoName}): no packet can enter or leave the overlay; restart the daemon to recreate it`, {
+        tun: this.config.tun.name,
+        errno: r.errno,
+      });
+      this.persistence.event("tun_gone", null, null, null, { tun: this.config.tun.name, errno: r.errno });
+    } else if (r.log) {
+      this.log.error("data plane", { error: message, ...(r.suppressed > 0 ? { suppressed: r.suppressed } : {}) });
+    }
+  }
+
+  /** Failed state writes since the last success (0: writes work). */
+  private stateWriteFailures = 0;
+
+  /** A failed write to SQLite: counted each time, logged once per outage; forwarding never waits for it. */
+  private stateWriteFailed(e: unknown): void {
+    this.counters.inc("state_write_errors");
+    if (this.stateWriteFailures++ > 0) return;
+    this.log.error(`cannot write the state database ${this.store.path}: ${stateErrorText(e)}; forwarding continues, state_write_errors counts each failed write, and the state catches up once writes succeed again`, {
+      error: String((e as Error)?.message ?? e),
+    });
+  }
+
   private persist(): void {
     try {
       this.persistence.flush(this);
     } catch (e) {
-      this.counters.inc("state_write_errors");
-      this.log.rateLimited("persist", "cannot write the state database; forwarding continues and state will catch up", {
-        error: String((e as Error)?.message ?? e),
-      });
+      this.stateWriteFailed(e);
+      return;
+    }
+    if (this.stateWriteFailures > 0 && this.persistence.wroteLastFlush) {
+      this.log.info("state database writes resumed", { failed_writes: this.stateWriteFailures });
+      this.persistence.event("state_writes_resumed", null, null, null, { failed_writes: this.stateWriteFailures });
+      this.stateWriteFailures = 0;
     }
   }
 
@@ -528,6 +584,27 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     });
   });
   return done;
+}
+
+/** A state_dir the daemon cannot use, as "file:line: node.state_dir: why and what to do", or null. */
+export function configStateDirProblem(config: VineConfig): string | null {
+  const why = stateDirProblem(config.node.stateDir);
+  if (!why) return null;
+  let line = 0;
+  try {
+    line = new LineMap(readFileSync(config.file, "utf8")).lineOf("node.state_dir");
+  } catch {}
+  return formatProblem({ file: config.file, line, key: "node.state_dir", message: why });
+}
+
+/** What a SQLite write error means for an operator. */
+function stateErrorText(e: unknown): string {
+  const code = String((e as { code?: unknown })?.code ?? "");
+  const msg = String((e as Error)?.message ?? e);
+  if (code.startsWith("SQLITE_FULL") || /disk is full/i.test(msg)) return "the disk is full";
+  if (code.startsWith("SQLITE_READONLY") || /readonly|read-only/i.test(msg)) return "the database or its file system is read-only";
+  if (code.startsWith("SQLITE_IOERR") || /disk I\/O/i.test(msg)) return "an I/O error (disk full, read-only or failing file system)";
+  return msg;
 }
 
 function endpointOf(e: { host: string; port: number }): Endpoint | null {

@@ -40,10 +40,33 @@ export class Persistence {
     return true;
   }
 
+  /**
+   * Row writes that failed (disk full, read-only file system), keyed by what they write: retried at
+   * the start of the next flush, so the rows catch up once writes succeed again.
+   */
+  private readonly pending = new Map<string, () => void>();
+  /** Whether the last flush committed a transaction (false: it failed, or had nothing to write). */
+  wroteLastFlush = false;
+
   constructor(
     private readonly store: StateStore,
     private readonly log: Log,
+    /** Called for each failed write outside flush(); flush() itself throws. Default: rethrow. */
+    private readonly onWriteError: (e: unknown) => void = (e) => {
+      throw e;
+    },
   ) {}
+
+  /** Run a write now; when it fails, report it and keep it for the next flush. */
+  private guard(key: string, write: () => void): void {
+    try {
+      write();
+      this.pending.delete(key);
+    } catch (e) {
+      this.pending.set(key, write);
+      this.onWriteError(e);
+    }
+  }
 
   private get db() {
     return this.store.db;
@@ -80,13 +103,27 @@ export class Persistence {
     return this.db.select().from(schema.daemon).where(eq(schema.daemon.key, key)).get()?.value ?? null;
   }
 
-  recordStart(pid: number, config: VineConfig): void {
-    this.setKv("last_start", JSON.stringify({ pid, at: Date.now(), node: config.node.name, config: config.file }));
+  /** The last start, with what `vine status` shows from saved state when the daemon is down. */
+  recordStart(pid: number, config: VineConfig, aead = ""): void {
+    const value = JSON.stringify({
+      pid,
+      at: Date.now(),
+      node: config.node.name,
+      config: config.file,
+      network_id: config.node.networkId,
+      tun: config.tun.name,
+      address: `${config.tun.addressText}/${config.tun.prefixLen}`,
+      prefix: config.tun.prefix.text,
+      listen_port: config.node.listenPort,
+      aead,
+    });
+    this.guard("last_start", () => this.setKv("last_start", value));
   }
 
   /** What this run installed in the kernel, so the next start can clean up after a crash. */
   recordInstalled(state: Omit<InstalledState, "pid"> | null): void {
-    this.setKv("installed", JSON.stringify(state ? { pid: process.pid, ...state } : null));
+    const value = JSON.stringify(state ? { pid: process.pid, ...state } : null);
+    this.guard("installed", () => this.setKv("installed", value));
   }
 
   previousInstall(): InstalledState | null {
@@ -100,6 +137,11 @@ export class Persistence {
   // ------------------------------------------------------------------ config-derived rows
 
   savePeers(peers: PeerRecord[], config: VineConfig): void {
+    const rows = peers.map((p) => ({ ...p }));
+    this.guard("peers", () => this.writePeers(rows, config));
+  }
+
+  private writePeers(peers: PeerRecord[], config: VineConfig): void {
     const now = Date.now();
     const ids = new Set(peers.map((p) => p.id));
     this.store.sqlite.transaction(() => {
@@ -132,6 +174,11 @@ export class Persistence {
   }
 
   saveRoutes(config: VineConfig, peers: PeerRecord[]): void {
+    const rows = peers.map((p) => ({ ...p }));
+    this.guard("routes", () => this.writeRoutes(config, rows));
+  }
+
+  private writeRoutes(config: VineConfig, peers: PeerRecord[]): void {
     const now = Date.now();
     this.store.sqlite.transaction(() => {
       this.db.delete(schema.routes).run();
@@ -180,14 +227,17 @@ export class Persistence {
     for (const region of v.nodeRegions) for (let i = 0; i < region.length; i++) traffic += region[i]!;
     const fingerprint = `${traffic}:${d.counters.version}:${d.phase}:${this.queue.length}`;
     // Still write once a minute, so that time-based fields (last seen) never grow stale on disk.
-    if (!force && fingerprint === this.lastFingerprint && this.queue.length === 0 && now - this.lastFlushAt < 60_000) return;
+    this.wroteLastFlush = false;
+    if (!force && fingerprint === this.lastFingerprint && this.queue.length === 0 && this.pending.size === 0 && now - this.lastFlushAt < 60_000) return;
     this.lastFingerprint = fingerprint;
     this.lastFlushAt = now;
     const views = d.viewsNow();
     const counters = d.counters.snapshot();
     const events = this.queue.splice(0);
     try {
+      const retries = [...this.pending.values()];
       this.store.sqlite.transaction(() => {
+        for (const write of retries) write();
         for (const e of events) this.db.insert(schema.events).values(e).run();
         for (const [scope, m] of counters) {
           for (const [name, value] of m) {
@@ -209,6 +259,7 @@ export class Persistence {
             via: s.via,
             lastHandshake: hs,
             rttMs: s.rtt_ms,
+            cipher: s.cipher,
             rxBytes: s.rx_bytes,
             txBytes: s.tx_bytes,
             rxPackets: s.rx_packets,
@@ -243,9 +294,13 @@ export class Persistence {
         }
         if (this.changed("phase", d.phase)) this.setKv("phase", JSON.stringify({ phase: d.phase, pid: process.pid, at: now, started_at: d.startedAt }));
       })();
+      this.pending.clear();
+      this.wroteLastFlush = true;
     } catch (e) {
-      // Nothing written: forget what we thought we wrote, so the next flush retries everything.
+      // Nothing written: forget what we thought we wrote, so the next flush retries everything
+      // (even when nothing changes meanwhile).
       this.written.clear();
+      this.lastFingerprint = "";
       // Keep the events for the next attempt (disk full, read-only directory...).
       this.queue.unshift(...events);
       throw e;

@@ -2,6 +2,7 @@
 // load, keypair lifetimes, rekeying and keepalives. Transport data itself never comes here: the
 // data-plane worker encrypts and decrypts it with the keys this module publishes.
 
+import { SUITES, type Suite } from "../crypto/aead.ts";
 import { Handshaker, type InitiatorPending, type SessionKeys } from "../wg/handshake.ts";
 import { CookieChecker, CookieJar } from "../wg/cookie.ts";
 import { tai64nCompare } from "../wg/tai64n.ts";
@@ -16,6 +17,7 @@ import {
 import {
   K_PEER,
   K_STATE,
+  K_SUITE,
   K_STRIDE,
   KS_ACTIVE,
   KS_FREE,
@@ -65,12 +67,28 @@ interface Pending {
   sentAt: number;
 }
 
+/**
+ * Initiations superseded by a retransmission stay answerable, at most this many per peer: a
+ * response that comes back later than REKEY_TIMEOUT (a loaded host, a slow path) still completes
+ * the handshake instead of being refused as unexpected while the next retry meets the same fate.
+ */
+export const MAX_SUPERSEDED_INITIATIONS = 3;
+
+/**
+ * Responder keypairs still waiting for the initiator's first packet, at most this many per peer.
+ * Each answers one of the initiator's (re)transmissions, and the initiator may complete any of
+ * them; once it uses one, the others are expired.
+ */
+export const MAX_UNCONFIRMED_KEYPAIRS = MAX_SUPERSEDED_INITIATIONS + 1;
+
 interface PeerSessionState {
-  pending: Pending | null;
+  pending: Pending | null; // the newest initiation in flight
+  superseded: Pending[]; // older initiations of the same attempt, oldest first, still answerable
   firstAttemptAt: number; // 0 when not trying
   lastTimestamp: Uint8Array | null; // newest accepted TAI64N from this peer (replay protection)
   lastHandshakeAt: number; // wall ms, 0 never
   lastInitiationSentAt: number;
+  lastInitiationReceivedAt: number; // an initiation from the peer was accepted (wall ms, 0 never)
   keypairs: Map<number, { createdAt: number; initiator: boolean }>;
   jar: CookieJar;
   persistentKeepaliveMs: number; // 0 = off
@@ -81,6 +99,8 @@ export interface SessionOptions {
   psk: Uint8Array;
   /** Above this many handshake messages per second the responder demands cookies (mac2). */
   underLoadPerSecond: number;
+  /** Transport suites beyond WireGuard's offered to (and accepted from) other vine hosts: offer bits. */
+  suites: number;
 }
 
 export class SessionManager {
@@ -101,7 +121,7 @@ export class SessionManager {
     private readonly counters: Counters,
     private readonly log: Log,
   ) {
-    this.hs = new Handshaker(local);
+    this.hs = new Handshaker(local, { accept: opts.suites });
     this.cookies = new CookieChecker(local.publicKey);
     this.slots = new SlotAllocator(v);
   }
@@ -111,10 +131,12 @@ export class SessionManager {
     if (!s) {
       s = {
         pending: null,
+        superseded: [],
         firstAttemptAt: 0,
         lastTimestamp: null,
         lastHandshakeAt: 0,
         lastInitiationSentAt: 0,
+        lastInitiationReceivedAt: 0,
         keypairs: new Map(),
         jar: new CookieJar(peer.x25519),
         persistentKeepaliveMs: 0,
@@ -132,6 +154,12 @@ export class SessionManager {
   hasSession(peer: PeerRecord): boolean {
     const slot = this.v.peer(peer.index, P_CURRENT);
     return slot >= 0 && Atomics.load(this.v.keypairs, slot * K_STRIDE + K_STATE) === KS_ACTIVE;
+  }
+
+  /** The transport suite of the peer's current keypair (call only when hasSession). */
+  cipherOf(peer: PeerRecord): Suite {
+    const slot = this.v.peer(peer.index, P_CURRENT);
+    return SUITES[this.v.keypair(slot, K_SUITE)] ?? SUITES[0];
   }
 
   setPersistentKeepalive(peer: PeerRecord, ms: number): void {
@@ -163,13 +191,19 @@ export class SessionManager {
       this.counters.inc("handshake_initiations_rate_limited", peer.id);
       return;
     }
-    if (s.pending) this.dropPending(s.pending);
     const r = this.slots.reserve();
     if (!r) {
       this.counters.inc("handshake_slots_exhausted");
       return;
     }
-    const { message, pending } = this.hs.createInitiation(peer.x25519, this.opts.psk, r.localIndex, s.jar.cookie(now));
+    if (s.pending) {
+      // Keep the unanswered initiation answerable: its response may just be late.
+      s.superseded.push(s.pending);
+      while (s.superseded.length > MAX_SUPERSEDED_INITIATIONS) this.dropPending(s.superseded.shift()!);
+    }
+    // Stock WireGuard peers get exactly WireGuard: no suite offer.
+    const offer = peer.wireguardOnly ? 0 : this.opts.suites;
+    const { message, pending } = this.hs.createInitiation(peer.x25519, this.opts.psk, r.localIndex, s.jar.cookie(now), offer);
     const p: Pending = { pending, message, slot: r.slot, localIndex: r.localIndex, sentAt: now };
     s.pending = p;
     s.lastInitiationSentAt = now;
@@ -182,6 +216,14 @@ export class SessionManager {
   private dropPending(p: Pending): void {
     this.pendingByIndex.delete(p.localIndex);
     this.slots.release(p.slot);
+  }
+
+  /** End the handshake attempt: every initiation in flight (except `keep`, which completed) is dropped. */
+  private dropAllPending(s: PeerSessionState, keep?: Pending): void {
+    if (s.pending && s.pending !== keep) this.dropPending(s.pending);
+    for (const p of s.superseded) if (p !== keep) this.dropPending(p);
+    s.pending = null;
+    s.superseded = [];
   }
 
   /** A handshake message (type 1, 2 or 3) handed over by the worker. */
@@ -241,8 +283,10 @@ export class SessionManager {
       return;
     }
     s.lastTimestamp = init.timestamp;
+    s.lastInitiationReceivedAt = now;
+    this.capUnconfirmed(peer, s, MAX_UNCONFIRMED_KEYPAIRS - 1);
     const { message, keys } = this.hs.createResponse(init.state, this.opts.psk, r.localIndex, s.jar.cookie(now));
-    this.slots.publish(r.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_RECV_ONLY);
+    this.slots.publish(r.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_RECV_ONLY, keys.suite);
     this.trackKeypair(peer, r.slot, now, false);
     this.io.post({ op: "install", peer: peer.index, slot: r.slot, role: "responder" });
     this.io.sendToOrigin(peer, origin, message);
@@ -266,12 +310,13 @@ export class SessionManager {
     }
     const { peer, p } = entry;
     const s = this.st(peer);
+    if (p !== s.pending) this.counters.inc("handshake_late_responses", peer.id);
     this.pendingByIndex.delete(receiver);
-    s.pending = null;
+    this.dropAllPending(s, p);
     s.firstAttemptAt = 0;
     s.lastHandshakeAt = now;
     s.rekeyRequested = false;
-    this.slots.publish(p.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_ACTIVE);
+    this.slots.publish(p.slot, peer.index, keys.localIndex, keys.remoteIndex, keys.sendKey, keys.recvKey, KS_ACTIVE, keys.suite);
     this.trackKeypair(peer, p.slot, now, true);
     this.io.post({ op: "install", peer: peer.index, slot: p.slot, role: "initiator" });
     // Confirm the new keypair to the responder at once (WireGuard does the same): it may not send
@@ -293,15 +338,38 @@ export class SessionManager {
     this.st(peer).keypairs.set(slot, { createdAt: now, initiator });
   }
 
-  /** The worker confirmed a responder keypair (the initiator's first packet arrived). */
-  onConfirmed(peer: PeerRecord): void {
+  /**
+   * The worker confirmed responder keypair `slot` (the initiator's first packet on it arrived):
+   * the initiator chose it, so the other unconfirmed responder keypairs made before it (answers
+   * to its retransmissions) will never be used.
+   */
+  onConfirmed(peer: PeerRecord, slot?: number): void {
     const s = this.st(peer);
     s.firstAttemptAt = 0;
     s.rekeyRequested = false;
-    if (s.pending) {
-      // The peer's handshake won the race; ours is redundant.
-      this.dropPending(s.pending);
-      s.pending = null;
+    // The peer's handshake won the race; ours is redundant.
+    this.dropAllPending(s);
+    const confirmed = slot === undefined ? undefined : s.keypairs.get(slot);
+    if (confirmed) {
+      for (const [other, kp] of s.keypairs) {
+        if (other === slot || kp.initiator || kp.createdAt > confirmed.createdAt || !this.unconfirmed(peer, other)) continue;
+        this.io.post({ op: "expire", slot: other });
+        s.keypairs.delete(other);
+      }
+    }
+  }
+
+  private unconfirmed(peer: PeerRecord, slot: number): boolean {
+    const k = slot * K_STRIDE;
+    return Atomics.load(this.v.keypairs, k + K_STATE) === KS_RECV_ONLY && this.v.keypairs[k + K_PEER] === peer.index;
+  }
+
+  /** Keep at most `max` unconfirmed responder keypairs for a peer: the oldest go first. */
+  private capUnconfirmed(peer: PeerRecord, s: PeerSessionState, max: number): void {
+    const waiting = [...s.keypairs].filter(([slot, kp]) => !kp.initiator && this.unconfirmed(peer, slot)).sort((x, y) => x[1].createdAt - y[1].createdAt);
+    for (let i = 0; i < waiting.length - max; i++) {
+      this.io.post({ op: "expire", slot: waiting[i]![0] });
+      s.keypairs.delete(waiting[i]![0]);
     }
   }
 
@@ -327,8 +395,7 @@ export class SessionManager {
       if (st.pending && now - st.pending.sentAt >= rekeyTimeout()) {
         if (haveSession && !st.rekeyRequested) {
           // An initiation sent only as a probe of another path while a session runs: let it lapse.
-          this.dropPending(st.pending);
-          st.pending = null;
+          this.dropAllPending(st);
           st.firstAttemptAt = 0;
           continue;
         }
@@ -342,13 +409,18 @@ export class SessionManager {
       const c = peer.index * PC_STRIDE;
       const lastRx = this.v.peerCounters[c + PC_LAST_RX_MS]!;
       const lastTx = this.v.peerCounters[c + PC_LAST_TX_MS]!;
-      // Rekey: the initiator of the current keypair renews it after REKEY_AFTER_TIME while in use;
-      // a responder renews it when it nears REJECT_AFTER_TIME (WireGuard §6.2).
+      // Rekey (WireGuard §6.2): the initiator of the current keypair renews it after
+      // REKEY_AFTER_TIME while it is in use. The responder waits for that handshake; it initiates
+      // only as a fallback when the keypair nears REJECT_AFTER_TIME and the peer has not sent a
+      // single initiation since this keypair was made (rekeying from both ends at once makes
+      // crossing handshakes and extra keypairs, for nothing).
       if (kp && !st.pending) {
         const age = now - kp.createdAt;
         const inUse = now - lastTx < scaled(KEEPALIVE_TIMEOUT) || now - lastRx < scaled(KEEPALIVE_TIMEOUT);
-        const limit = kp.initiator ? scaled(REKEY_AFTER_TIME) : scaled(REJECT_AFTER_TIME) - scaled(KEEPALIVE_TIMEOUT) - rekeyTimeout();
-        if (inUse && age >= limit) {
+        const due = kp.initiator
+          ? age >= scaled(REKEY_AFTER_TIME)
+          : age >= scaled(REJECT_AFTER_TIME) - scaled(KEEPALIVE_TIMEOUT) - rekeyTimeout() && st.lastInitiationReceivedAt <= kp.createdAt;
+        if (inUse && due) {
           st.firstAttemptAt = now;
           st.rekeyRequested = true;
           this.initiate(peer, now);
@@ -365,8 +437,7 @@ export class SessionManager {
   }
 
   private giveUp(peer: PeerRecord, st: PeerSessionState): void {
-    if (st.pending) this.dropPending(st.pending);
-    st.pending = null;
+    this.dropAllPending(st);
     st.firstAttemptAt = 0;
     this.io.post({ op: "discard", peer: peer.index });
     this.counters.inc("handshake_gave_up", peer.id);
@@ -392,7 +463,7 @@ export class SessionManager {
   forget(peer: PeerRecord): void {
     const st = this.state.get(peer.index);
     if (!st) return;
-    if (st.pending) this.dropPending(st.pending);
+    this.dropAllPending(st);
     for (const slot of st.keypairs.keys()) this.io.post({ op: "expire", slot });
     this.state.delete(peer.index);
   }

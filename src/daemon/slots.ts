@@ -10,6 +10,7 @@ import {
   K_PEER,
   K_REMOTE_INDEX,
   K_SEND_COUNTER,
+  K_SUITE,
   K_STATE,
   K_STRIDE,
   KEY_BYTES,
@@ -46,7 +47,7 @@ export class SlotAllocator {
    * Write keys and indices into a reserved slot, then publish it with `state`. The generation bump
    * tells the worker to start a fresh replay window for this slot.
    */
-  publish(slot: number, peer: number, localIndex: number, remoteIndex: number, sendKey: Uint8Array, recvKey: Uint8Array, state: number): void {
+  publish(slot: number, peer: number, localIndex: number, remoteIndex: number, sendKey: Uint8Array, recvKey: Uint8Array, state: number, suite = 0): void {
     const k = slot * K_STRIDE;
     const kp = this.v.keypairs;
     Atomics.store(kp, k + K_STATE, KS_FREE);
@@ -54,6 +55,7 @@ export class SlotAllocator {
     kp[k + K_LOCAL_INDEX] = localIndex | 0;
     kp[k + K_REMOTE_INDEX] = remoteIndex | 0;
     kp[k + K_SEND_COUNTER] = 0;
+    kp[k + K_SUITE] = suite;
     this.v.keys.set(sendKey, slot * KEY_BYTES);
     this.v.keys.set(recvKey, slot * KEY_BYTES + 32);
     Atomics.add(kp, k + K_GENERATION, 1);

@@ -1,6 +1,7 @@
 // What the operator commands print, built from the running daemon. The same shapes are rebuilt
 // from SQLite when the daemon is down (src/cli/offline.ts), marked `"source": "state"`.
 
+import type { Suite } from "../crypto/aead.ts";
 import { aeadBackendInfo } from "../crypto/aead.ts";
 import { formatIPv4 } from "../overlay/prefix.ts";
 import { PC_LAST_RX_MS, PC_RX_BYTES, PC_RX_PACKETS, PC_STRIDE, PC_TX_BYTES, PC_TX_PACKETS } from "../dataplane/tables.ts";
@@ -18,6 +19,8 @@ export interface SessionView {
   endpoint: string | null;
   via: string | null;
   rtt_ms: number | null;
+  /** Transport suite of the current keypair: chacha20-poly1305 or aes-256-gcm (null without a session). */
+  cipher: Suite | null;
   last_handshake: string | null;
   rx_bytes: number;
   tx_bytes: number;
@@ -111,6 +114,7 @@ export function buildViews(d: Daemon): DaemonViews {
       endpoint: cls === "relay" || cls === "none" ? null : fmtEp(pv.endpoint),
       via,
       rtt_ms: pv.rttMs === null ? null : Math.round(pv.rttMs * 100) / 100,
+      cipher: live ? d.sessions.cipherOf(p) : null,
       last_handshake: iso(lastHs),
       rx_bytes: v.peerCounters[c + PC_RX_BYTES]! + d.counters.baseline(p.id, "rx_bytes"),
       tx_bytes: v.peerCounters[c + PC_TX_BYTES]! + d.counters.baseline(p.id, "tx_bytes"),

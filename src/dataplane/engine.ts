@@ -8,6 +8,7 @@
 import type { Aead } from "../crypto/aead.ts";
 import { ReplayWindow } from "../wg/replay.ts";
 import { RouteTable } from "../overlay/routes.ts";
+import { SUITE_BYTE_MAX } from "../wg/messages.ts";
 import {
   K_GENERATION,
   K_PEER,
@@ -15,6 +16,7 @@ import {
   K_REMOTE_INDEX,
   K_STATE,
   K_STRIDE,
+  K_SUITE,
   KS_ACTIVE,
   KS_FREE,
   KS_RECV_ONLY,
@@ -114,7 +116,8 @@ export class PacketEngine {
 
   constructor(
     views: TableViews,
-    private readonly aead: Aead,
+    /** One AEAD per transport suite, indexed by the suite number a keypair records. */
+    private readonly aeads: readonly Aead[],
     private readonly io: EngineIo,
     private readonly mtu: number,
     region: CounterRegion = REGION_MAIN,
@@ -124,6 +127,11 @@ export class PacketEngine {
     this.pc = views.peerCounters;
     this.node = views.nodeRegion(region);
     this.kp = views.keypairs;
+  }
+
+  /** The AEAD of keypair `slot`'s suite (an unknown number falls back to WireGuard's, and fails to open). */
+  private aeadOf(slot: number): Aead {
+    return this.aeads[this.kp[slot * K_STRIDE + K_SUITE]!] ?? this.aeads[0]!;
   }
 
   /** Refresh the clock once per batch rather than per packet. */
@@ -193,7 +201,7 @@ export class PacketEngine {
     }
     const h = off - TRANSPORT_HEADER;
     writeTransportHeader(buf, h, this.kp[slot * K_STRIDE + K_REMOTE_INDEX]!, counter);
-    this.aead.seal(this.v.sendKey(slot), counter, buf, off, plen);
+    this.aeadOf(slot).seal(this.v.sendKey(slot), counter, buf, off, plen);
     const total = TRANSPORT_HEADER + plen + TAG;
     const ok = this.sendOnPath(peer, buf, h, total);
     const c = peer * PC_STRIDE;
@@ -220,7 +228,7 @@ export class PacketEngine {
     if (counter >= SEND_LIMIT) return false;
     const h = off - TRANSPORT_HEADER;
     writeTransportHeader(buf, h, this.kp[slot * K_STRIDE + K_REMOTE_INDEX]!, counter);
-    this.aead.seal(this.v.sendKey(slot), counter, buf, off, len);
+    this.aeadOf(slot).seal(this.v.sendKey(slot), counter, buf, off, len);
     const total = TRANSPORT_HEADER + len + TAG;
     if (route) return this.sendOn(peer, buf, h, total, route.ip, route.port, route.via);
     return this.sendOnPath(peer, buf, h, total);
@@ -258,7 +266,7 @@ export class PacketEngine {
     const counter = this.v.nextSendCounter(rslot);
     const h = e - TRANSPORT_HEADER;
     writeTransportHeader(buf, h, this.kp[rslot * K_STRIDE + K_REMOTE_INDEX]!, counter);
-    this.aead.seal(this.v.sendKey(rslot), counter, buf, e, RELAY_HEADER + len);
+    this.aeadOf(rslot).seal(this.v.sendKey(rslot), counter, buf, e, RELAY_HEADER + len);
     const ok = this.sendDirect(via, buf, h, TRANSPORT_HEADER + RELAY_HEADER + len + TAG);
     if (ok) this.pc[peer * PC_STRIDE + PC_TX_RELAYED]!++;
     return ok;
@@ -289,16 +297,18 @@ export class PacketEngine {
   }
 
   private receive(buf: Uint8Array, off: number, len: number, ip: number, port: number, via: number): void {
-    if (len < 4 || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) {
+    if (len < 4 || buf[off + 2] !== 0 || buf[off + 3] !== 0) {
       this.node[NC.drop_malformed]!++;
       return;
     }
     const type = buf[off]!;
-    if (type === 4) {
+    const b1 = buf[off + 1]!;
+    if (type === 4 && b1 === 0) {
       this.receiveTransport(buf, off, len, ip, port, via);
       return;
     }
-    if ((type === 1 && len === 148) || (type === 2 && len === 92) || (type === 3 && len === 64)) {
+    // Byte 1 of messages 1 and 2 may carry a transport suite (src/wg/messages.ts); the handshake checks it.
+    if ((type === 1 && len === 148 && b1 <= SUITE_BYTE_MAX) || (type === 2 && len === 92 && b1 <= SUITE_BYTE_MAX) || (type === 3 && len === 64 && b1 === 0)) {
       this.node[NC.handshake_messages_in]!++;
       this.io.emit({ ev: "handshake", data: buf.slice(off, off + len), ip, port, via });
       return;
@@ -329,7 +339,7 @@ export class PacketEngine {
     }
     const body = off + TRANSPORT_HEADER;
     const blen = len - TRANSPORT_HEADER;
-    if (!this.aead.open(this.v.recvKey(slot), lo, buf, body, blen)) {
+    if (!this.aeadOf(slot).open(this.v.recvKey(slot), lo, buf, body, blen)) {
       this.node[NC.drop_decrypt_failed]!++;
       return;
     }
@@ -430,7 +440,7 @@ export class PacketEngine {
     const counter = this.v.nextSendCounter(dslot);
     const h = off - TRANSPORT_HEADER;
     writeTransportHeader(buf, h, this.kp[dslot * K_STRIDE + K_REMOTE_INDEX]!, counter);
-    this.aead.seal(this.v.sendKey(dslot), counter, buf, off, plen);
+    this.aeadOf(dslot).seal(this.v.sendKey(dslot), counter, buf, off, plen);
     if (this.sendDirect(dest, buf, h, TRANSPORT_HEADER + plen + TAG)) {
       this.pc[from * PC_STRIDE + PC_RELAYED_FOR]!++;
       this.pc[from * PC_STRIDE + PC_RELAY_BYTES_FOR]! += innerLen;
@@ -495,8 +505,8 @@ export class PacketEngine {
       // already; then it is current, and must not be parked (and later freed) as "next".
       if (this.peers[p + P_CURRENT] === slot || Atomics.load(this.kp, slot * K_STRIDE + K_STATE) === KS_ACTIVE) return;
       // Not usable for sending until the initiator proves it has the keys (its first packet).
-      const old = this.peers[p + P_NEXT]!;
-      if (old >= 0 && old !== slot) this.free(old);
+      // An older unconfirmed keypair stays too (the initiator may complete either handshake);
+      // main expires the one it does not choose.
       this.peers[p + P_NEXT] = slot;
       return;
     }

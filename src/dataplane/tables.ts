@@ -73,6 +73,9 @@ export const NODE_COUNTERS = [
   "handshake_messages_in",
   "control_messages_in",
   "keepalives_in",
+  "tso_superpackets_in",
+  "gro_superpackets_out",
+  "gro_segments_merged",
 ] as const;
 export type NodeCounterName = (typeof NODE_COUNTERS)[number];
 export const NC: Record<NodeCounterName, number> = Object.fromEntries(
@@ -87,6 +90,7 @@ export const K_LOCAL_INDEX = 2;
 export const K_REMOTE_INDEX = 3;
 export const K_GENERATION = 4;
 export const K_SEND_COUNTER = 5; // Atomics.add; a u32 is ample (rekey after 120 s long before 2^32)
+export const K_SUITE = 6; // transport suite number (src/crypto/aead.ts SUITES), chosen by the handshake
 export const KEY_BYTES = 64; // send key ‖ receive key
 
 export const KS_FREE = 0;
@@ -144,6 +148,9 @@ export class TableViews {
   readonly keys: Uint8Array;
   readonly peerKeys: Uint8Array;
   readonly misc: Int32Array;
+  /** Per-keypair views of the send and receive keys, made on first use (then the packet path allocates nothing). */
+  private readonly sendKeys: Uint8Array[] = [];
+  private readonly recvKeys: Uint8Array[] = [];
 
   constructor(readonly shared: SharedTables) {
     this.peers = new Int32Array(shared.peerBuf);
@@ -169,10 +176,10 @@ export class TableViews {
     return this.keypairs[k * K_STRIDE + field]!;
   }
   sendKey(k: number): Uint8Array {
-    return this.keys.subarray(k * KEY_BYTES, k * KEY_BYTES + 32);
+    return (this.sendKeys[k] ??= this.keys.subarray(k * KEY_BYTES, k * KEY_BYTES + 32));
   }
   recvKey(k: number): Uint8Array {
-    return this.keys.subarray(k * KEY_BYTES + 32, k * KEY_BYTES + 64);
+    return (this.recvKeys[k] ??= this.keys.subarray(k * KEY_BYTES + 32, k * KEY_BYTES + 64));
   }
   /** Next send counter for keypair k (shared by both threads). */
   nextSendCounter(k: number): number {

@@ -9,9 +9,11 @@ import { ptr } from "bun:ffi";
 import { libc, errno, EAGAIN, EINTR } from "../../ffi/libc.ts";
 import { Poller, drainEventFd } from "../linux/poll.ts";
 import { UdpIo } from "../linux/udp.ts";
-import { createAead } from "../crypto/aead.ts";
+import { createAeads } from "../crypto/aead.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "./engine.ts";
-import { HEARTBEAT_RX, HEARTBEAT_TX, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
+import { TcpCoalescer } from "./gro.ts";
+import { completeChecksum, splitTcp4, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, VnetHeader } from "./tso.ts";
+import { HEARTBEAT_RX, HEARTBEAT_TX, NC, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 
 declare const self: Worker;
 
@@ -24,10 +26,14 @@ export interface WorkerInit {
   wakeFd: number;
   mtu: number;
   aead?: "libcrypto" | "noble";
+  /** The TUN was opened with IFF_VNET_HDR: reads and writes carry a virtio_net_hdr (offloads). */
+  vnetHdr?: boolean;
 }
 
 const BURST = 64; // packets per fd before looking at the other one
-const GROUPS = 16; // GSO send groups per burst
+const RX_GRO_SLOTS = 16; // 64 KiB receive slots with UDP_GRO (each holds up to 64 datagrams)
+const BURST_BYTES = 1 << 20; // ... or this many bytes read from the TUN (TSO super-packets are 64 KiB)
+const GROUPS = 16; // GSO send groups per burst (a burst of TSO reads can fill more: they flush early)
 const GROUP_BYTES = 65536; // one GSO send: at most 64 segments and 64 KiB
 const GSO_MAX_SEGMENT = 1500 - 28; // one datagram per 1500-byte underlay packet (IPv4 + UDP headers)
 
@@ -53,19 +59,42 @@ self.onmessage = (e: MessageEvent) => {
 async function start(init: WorkerInit): Promise<void> {
   const views = new TableViews(init.tables);
   const role = init.role;
-  const aead = createAead(init.aead);
+  const aeads = createAeads(init.aead);
+  const node = views.nodeRegion(role === "rx" ? REGION_RX : REGION_TX);
+  const vnet = init.vnetHdr === true;
 
-  // TX: a TUN packet is read into a staging slot (with headroom for the WireGuard and relay headers),
-  // encrypted in place, then copied into a send group: consecutive datagrams to the same endpoint
-  // with the same size go out as one UDP_SEGMENT (GSO) send, groups leave with one sendmmsg per
-  // burst. Staging and groups share one ArrayBuffer, so the copy is a copyWithin (no allocation).
-  const stagingSize = HEADROOM + Math.max(init.mtu, 1500) + TAILROOM + 64;
-  const tx = new UdpIo(init.udpFd, { batch: GROUPS + 1, bufSize: GROUP_BYTES });
-  const staging = tx.sendSlot(GROUPS);
-  const txMemory = new Uint8Array(staging.buffer as ArrayBuffer);
-  const stagingBase = staging.byteOffset;
-  const readMax = stagingSize - HEADROOM - TAILROOM;
-  const groupBase = Int32Array.from({ length: GROUPS }, (_, i) => tx.sendSlot(i).byteOffset);
+  // Buffers handed to the engine are this thread's own (the TX arena, UDP slots, the engine's queue
+  // buffer): their base pointers are taken once per ArrayBuffer and cached.
+  const ptrCache = new WeakMap<ArrayBufferLike, number>();
+  function ptrOf(buf: Uint8Array): number {
+    let p = ptrCache.get(buf.buffer);
+    if (p === undefined) {
+      p = ptr(buf.buffer as ArrayBuffer);
+      ptrCache.set(buf.buffer, p);
+    }
+    return p + buf.byteOffset;
+  }
+  const memcpy = (dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number): void => {
+    libc.memcpy(ptrOf(dst) + dstOff, ptrOf(src) + srcOff, n);
+  };
+
+  // TX arena, one ArrayBuffer: a segment area (TSO super-packets are cut into segments there) and
+  // the TUN read area. Packets start at 4-aligned offsets with HEADROOM free before them (WireGuard
+  // and relay headers are written in place) and TAILROOM after; aligned TCP headers let checksums
+  // sum 32-bit words.
+  const SEG_AT = 68;
+  const READ_AT = 2048 + 68;
+  const readMax = vnet ? VNET_HDR_LEN + 65535 : Math.max(init.mtu, 1500);
+  const arena = new Uint8Array(new ArrayBuffer(role === "rx" ? 8 : (READ_AT + readMax + TAILROOM + 64 + 7) & ~7));
+  const arenaWords = new Uint32Array(arena.buffer);
+  const vh = new VnetHeader();
+
+  // Encrypted datagrams are copied from the arena into send groups: consecutive datagrams to the
+  // same endpoint with the same size go out as one UDP_SEGMENT (GSO) send; groups leave with one
+  // sendmmsg per burst.
+  // Only the TX thread sends groups (the RX thread sends relayed and queued packets with sendTo).
+  const tx = new UdpIo(init.udpFd, { batch: role === "rx" ? 1 : GROUPS, bufSize: role === "rx" ? 8 : GROUP_BYTES, recv: false });
+  const groupSlot = Array.from({ length: GROUPS }, (_, i) => tx.sendSlot(i));
   let gso = process.env.VINE_GSO !== "0";
   let group = 0; // current group slot
   let gLen = 0; // bytes in the current group
@@ -82,7 +111,11 @@ async function start(init: WorkerInit): Promise<void> {
     if (group === GROUPS) flushGroups();
   };
   const flushGroups = (): void => {
-    closeGroupOnly();
+    if (gCount > 0) {
+      tx.queueSegmented(group, gLen, gIp, gPort, gCount > 1 ? gSeg : 0);
+      gCount = 0;
+      gLen = 0;
+    }
     if (tx.pending > 0) {
       const errorsBefore = tx.sendErrors;
       tx.flush();
@@ -94,13 +127,6 @@ async function start(init: WorkerInit): Promise<void> {
     }
     group = 0;
   };
-  const closeGroupOnly = (): void => {
-    if (gCount === 0) return;
-    tx.queueSegmented(group, gLen, gIp, gPort, gCount > 1 ? gSeg : 0);
-    group++;
-    gCount = 0;
-    gLen = 0;
-  };
   const sendStaged = (off: number, len: number, ip: number, port: number): boolean => {
     // Only datagrams that fit one underlay packet are segmented (the kernel refuses GSO segments
     // larger than the path MTU); a larger one, e.g. relayed, goes alone and may be fragmented.
@@ -111,39 +137,56 @@ async function start(init: WorkerInit): Promise<void> {
       gPort = port;
       gSeg = len;
     }
-    const dst = groupBase[group]! + gLen;
-    txMemory.copyWithin(dst, stagingBase + off, stagingBase + off + len);
+    memcpy(groupSlot[group]!, gLen, arena, off, len);
     gLen += len;
     gCount++;
     if (len < gSeg || !segmentable) closeGroup(); // a shorter datagram can only be a group's last
     return true;
   };
 
+  // TUN writes. With IFF_VNET_HDR every packet is preceded by a virtio_net_hdr: a single packet gets
+  // a zero header written just before it (over the transport header it was decrypted behind), and
+  // TCP segments of one flow are merged into super-packets first (src/dataplane/gro.ts).
   const tunFd = init.tunFd;
-  const tunWrite = (buf: Uint8Array, off: number, len: number): boolean => {
-    const n = Number(libc.write(tunFd, ptrOf(buf) + off, len));
-    return n === len;
+  const tunWriteRaw = (buf: Uint8Array, off: number, len: number): boolean => Number(libc.write(tunFd, ptrOf(buf) + off, len)) === len;
+  const tunWriteSingle = (buf: Uint8Array, off: number, len: number): boolean => {
+    const h = off - VNET_HDR_LEN;
+    for (let i = 0; i < VNET_HDR_LEN; i++) buf[h + i] = 0;
+    return tunWriteRaw(buf, h, len + VNET_HDR_LEN);
   };
-  // Buffers handed to the engine are UDP slots (one ArrayBuffer per UdpIo) or the engine's own:
-  // their pointers are taken once per ArrayBuffer and cached.
-  const ptrCache = new WeakMap<ArrayBufferLike, number>();
-  function ptrOf(buf: Uint8Array): number {
-    let p = ptrCache.get(buf.buffer);
-    if (p === undefined) {
-      p = ptr(buf.buffer as ArrayBuffer);
-      ptrCache.set(buf.buffer, p);
-    }
-    return p + buf.byteOffset;
-  }
+  const gro =
+    vnet && role !== "tx" && process.env.VINE_GRO !== "0"
+      ? new TcpCoalescer(
+          (buf, off, len) => {
+            if (tunWriteRaw(buf, off, len)) return true;
+            node[NC.drop_tun_write]!++;
+            return false;
+          },
+          memcpy,
+          tunWriteSingle,
+        )
+      : null;
+  const tunWrite = gro !== null ? (buf: Uint8Array, off: number, len: number) => gro.add(buf, off, len) : vnet ? tunWriteSingle : tunWriteRaw;
 
-  // RX: received datagrams land in their own slots and are decrypted in place.
-  const rx = new UdpIo(init.udpFd, { batch: BURST, bufSize: 2048 + HEADROOM });
+  // RX: received datagrams land in their own slots and are decrypted in place. With UDP_GRO
+  // (VINE_UDP_GRO=0 turns it off) the kernel hands over runs of same-sized datagrams from one sender
+  // in one slot (the peer's GSO sends arrive that way): fewer, larger receives. Only the receiving
+  // thread gets receive buffers; the TX thread uses this instance for sendTo alone.
+  const receives = role !== "tx";
+  const udpGro = receives && process.env.VINE_UDP_GRO !== "0";
+  const rx = new UdpIo(init.udpFd, {
+    batch: receives ? (udpGro ? RX_GRO_SLOTS : BURST) : 1,
+    bufSize: receives ? (udpGro ? 65536 : 2048 + HEADROOM) : 8,
+    gro: udpGro,
+    recv: receives,
+    send: false,
+  });
 
   engine = new PacketEngine(
     views,
-    aead,
+    aeads,
     {
-      sendUdp: (buf, off, len, ip, port) => (buf === staging ? sendStaged(off, len, ip, port) : rx.sendTo(buf, off, len, ip, port)),
+      sendUdp: (buf, off, len, ip, port) => (buf === arena ? sendStaged(off, len, ip, port) : rx.sendTo(buf, off, len, ip, port)),
       writeTun: tunWrite,
       emit,
     },
@@ -163,6 +206,48 @@ async function start(init: WorkerInit): Promise<void> {
   emit({ ev: "ready" });
 
   const eng = engine;
+  const readPtr = ptrOf(arena) + READ_AT - (vnet ? VNET_HDR_LEN : 0);
+  const readLen = readMax;
+  const emitSegment = (buf: Uint8Array, off: number, len: number): void => eng.fromTun(buf, off, len);
+  /** One bounded burst of TUN reads, each packet (or each segment of a super-packet) to the engine. */
+  const readTun = (): void => {
+    let bytes = 0;
+    for (let i = 0; i < BURST && bytes < BURST_BYTES; i++) {
+      const r = Number(libc.read(tunFd, readPtr, readLen));
+      if (r <= 0) {
+        if (r < 0) {
+          const e = errno();
+          if (e !== EAGAIN && e !== EINTR) {
+            emit({ ev: "error", message: `tun read failed: errno ${e}` });
+            // The device is gone (deleted, or the fd broken): poll would report it readable forever
+            // and this loop would spin. Stop watching it; the main thread reports it once.
+            if (e === 5 || e === 9 || e === 19 || e === 77) poller.ignore(tunIdx);
+          }
+        }
+        return;
+      }
+      bytes += r;
+      if (!vnet) {
+        eng.fromTun(arena, READ_AT, r);
+        continue;
+      }
+      const n = r - VNET_HDR_LEN;
+      if (n <= 0) continue;
+      vh.read(arena, READ_AT - VNET_HDR_LEN);
+      if (vh.gsoType === VNET_GSO_NONE) {
+        if ((vh.flags & VNET_F_NEEDS_CSUM) !== 0 && !completeChecksum(arena, READ_AT, n, vh, arenaWords)) {
+          node[NC.drop_malformed]!++;
+          continue;
+        }
+        eng.fromTun(arena, READ_AT, n);
+      } else if (vh.gsoType === VNET_GSO_TCPV4) {
+        if (splitTcp4(arena, READ_AT, n, vh, SEG_AT, arenaWords, emitSegment) < 0) node[NC.drop_malformed]!++;
+        else node[NC.tso_superpackets_in]!++;
+      } else {
+        node[NC.drop_not_ipv4]!++; // TSO6 and USO are not enabled: nothing else should arrive
+      }
+    }
+  };
   const heartbeat = role === "rx" ? HEARTBEAT_RX : HEARTBEAT_TX;
   while (!stopping) {
     Atomics.add(views.misc, heartbeat, 1);
@@ -174,24 +259,26 @@ async function start(init: WorkerInit): Promise<void> {
     // arrive — starving them turned one slow handshake into a storm.
     if (n > 0) {
       if (tunIdx >= 0 && poller.readable(tunIdx)) {
-        const stagingPtr = ptrOf(staging) + HEADROOM;
-        for (let i = 0; i < BURST; i++) {
-          const r = Number(libc.read(tunFd, stagingPtr, readMax));
-          if (r <= 0) {
-            if (r < 0) {
-              const e = errno();
-              if (e !== EAGAIN && e !== EINTR) emit({ ev: "error", message: `tun read failed: errno ${e}` });
-            }
-            break;
-          }
-          eng.fromTun(staging, HEADROOM, r);
-        }
+        readTun();
         flushGroups();
       }
       if (udpIdx >= 0 && poller.readable(udpIdx)) {
         const got = rx.recvBatch();
         for (let i = 0; i < got; i++) {
-          eng.fromUdp(rx.slot(i), 0, rx.lengths[i]!, rx.srcIp[i]!, rx.srcPort[i]!);
+          const len = rx.lengths[i]!;
+          const seg = rx.segmentSize[i]!;
+          if (seg > 0 && seg < len) {
+            // A GRO run: datagrams of `seg` bytes back to back (the last may be shorter).
+            const slot = rx.slot(i);
+            for (let o = 0; o < len; o += seg) eng.fromUdp(slot, o, Math.min(seg, len - o), rx.srcIp[i]!, rx.srcPort[i]!);
+          } else eng.fromUdp(rx.slot(i), 0, len, rx.srcIp[i]!, rx.srcPort[i]!);
+        }
+        gro?.flushAll();
+        if (gro !== null && gro.merged > 0) {
+          node[NC.gro_superpackets_out]! += gro.merged;
+          node[NC.gro_segments_merged]! += gro.mergedSegments;
+          gro.merged = 0;
+          gro.mergedSegments = 0;
         }
       }
     }

@@ -21,11 +21,15 @@ import {
 } from "../../ffi/libc.ts";
 
 // One 8-byte value to write (1) and one to read into, per thread (module instances are per Worker).
-const counters = new ArrayBuffer(16);
-new DataView(counters).setUint32(0, 1, true);
-const countersPtr = ptr(counters);
-const ONE = countersPtr;
-const SINK = countersPtr + 8;
+// The buffer must stay reachable from the functions that use its address: a pointer is a plain
+// number, and a module-level buffer referenced by nothing after start-up is collected — then
+// signalEventFd writes whatever lies in the freed memory (often not 1: a wake-up lost, or an
+// overflowing count refused) and drainEventFd writes 8 bytes into memory the allocator has handed
+// to someone else (heap corruption: segfaults anywhere in the process).
+const counters = { buffer: new ArrayBuffer(16), one: 0, sink: 0 };
+new DataView(counters.buffer).setUint32(0, 1, true);
+counters.one = ptr(counters.buffer);
+counters.sink = counters.one + 8;
 
 /** A non-blocking, close-on-exec eventfd. */
 export function createEventFd(): number {
@@ -37,7 +41,7 @@ export function createEventFd(): number {
 /** Add 1 to the eventfd counter, waking a poller. Never blocks (a saturated counter is already awake). */
 export function signalEventFd(fd: number): void {
   for (;;) {
-    if (ssize(libc.write(fd, ONE, 8)) === 8) return;
+    if (ssize(libc.write(fd, counters.one, 8)) === 8) return;
     if (errno() !== EINTR) return;
   }
 }
@@ -45,7 +49,7 @@ export function signalEventFd(fd: number): void {
 /** Reset the eventfd counter; returns false when it was already zero. */
 export function drainEventFd(fd: number): boolean {
   for (;;) {
-    if (ssize(libc.read(fd, SINK, 8)) === 8) return true;
+    if (ssize(libc.read(fd, counters.sink, 8)) === 8) return true;
     const e = errno();
     if (e === EAGAIN) return false;
     if (e !== EINTR) throw new SyscallError("read(eventfd)", e);
@@ -71,6 +75,11 @@ export class Poller {
       this.fds[i * 2] = fd;
       this.events[i * 4 + 2] = POLLIN;
     });
+  }
+
+  /** Stop watching entry i for good (poll skips negative fds): for an fd that can only fail now. */
+  ignore(i: number): void {
+    this.fds[i * 2] = -1;
   }
 
   /** Set the events (POLLIN, POLLOUT, or both) watched on entry i. */

@@ -122,6 +122,10 @@ export interface UdpIoOptions {
   batch: number; // datagrams per recvmmsg/sendmmsg
   bufSize: number; // bytes per slot (64 KiB when receiving with GRO)
   gro?: boolean; // ask for UDP_GRO; `gro` tells whether the kernel agreed
+  /** false: this instance never receives into slots (no receive buffers are allocated). */
+  recv?: boolean;
+  /** false: this instance never queues from send slots (no send buffers; sendTo still works). */
+  send?: boolean;
 }
 
 /** Batched datagram I/O on one socket; one instance per thread (it owns its buffers). */
@@ -163,6 +167,7 @@ export class UdpIo {
   private readonly recvSlots: Uint8Array[] = [];
   private readonly sendSlots: Uint8Array[] = [];
   private queued = 0;
+  private readonly sendSize: number;
 
   constructor(fd: number, opts: UdpIoOptions) {
     if (!Number.isInteger(opts.batch) || opts.batch < 1 || opts.batch > 1024) throw new RangeError("UdpIo: batch must be 1..1024");
@@ -188,8 +193,11 @@ export class UdpIo {
     this.sendAddr = take(n * SOCKADDR_IN_SIZE);
     this.sendCtl = take(n * CONTROL_SIZE);
     this.oneAddr = take(SOCKADDR_IN_SIZE);
-    this.recvData = take(n * this.bufSize);
-    this.sendData = take(n * this.bufSize);
+    const recvSize = opts.recv === false ? 0 : this.bufSize;
+    const sendSize = opts.send === false ? 0 : this.bufSize;
+    this.recvData = take(n * recvSize);
+    this.sendData = take(n * sendSize);
+    this.sendSize = sendSize;
 
     this.memory = new ArrayBuffer(at);
     this.view = new DataView(this.memory);
@@ -201,16 +209,16 @@ export class UdpIo {
     this.segmentSize = new Int32Array(n);
 
     for (let i = 0; i < n; i++) {
-      this.recvSlots.push(new Uint8Array(this.memory, this.recvData + i * this.bufSize, this.bufSize));
-      this.sendSlots.push(new Uint8Array(this.memory, this.sendData + i * this.bufSize, this.bufSize));
+      this.recvSlots.push(new Uint8Array(this.memory, this.recvData + i * recvSize, recvSize));
+      this.sendSlots.push(new Uint8Array(this.memory, this.sendData + i * sendSize, sendSize));
       // Receive headers are fixed: slot i's buffer, address and control space.
       const rh = this.recvHdr + i * MMSG_SIZE;
       this.setPointer(rh + MSG_NAME, this.base + this.recvAddr + i * SOCKADDR_IN_SIZE);
       this.view.setUint32(rh + MSG_NAMELEN, SOCKADDR_IN_SIZE, true);
       this.setPointer(rh + MSG_IOV, this.base + recvIov + i * IOVEC_SIZE);
       this.setPointer(rh + MSG_IOVLEN, 1);
-      this.setPointer(recvIov + i * IOVEC_SIZE, this.base + this.recvData + i * this.bufSize);
-      this.setPointer(recvIov + i * IOVEC_SIZE + 8, this.bufSize);
+      this.setPointer(recvIov + i * IOVEC_SIZE, this.base + this.recvData + i * recvSize);
+      this.setPointer(recvIov + i * IOVEC_SIZE + 8, recvSize);
       // Send headers point at queue position i's address and iovec; the iovec base is set per queue().
       const sh = this.sendHdr + i * MMSG_SIZE;
       this.setPointer(sh + MSG_NAME, this.base + this.sendAddr + i * SOCKADDR_IN_SIZE);
@@ -303,7 +311,7 @@ export class UdpIo {
     const h = this.sendHdr + q * MMSG_SIZE;
     const view = this.view;
     const iov = this.sendIov + q * IOVEC_SIZE;
-    this.setPointer(iov, this.base + this.sendData + i * this.bufSize + offset);
+    this.setPointer(iov, this.base + this.sendData + i * this.sendSize + offset);
     view.setUint32(iov + 8, len, true);
     const a = this.sendAddr + q * SOCKADDR_IN_SIZE;
     view.setUint16(a, AF_INET, true);

@@ -3,7 +3,7 @@
 
 import { Database } from "bun:sqlite";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
-import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as schema from "./schema.ts";
 import { MIGRATIONS } from "./migrations.ts";
@@ -22,6 +22,36 @@ export class StateError extends Error {}
 
 export function stateDbPath(stateDir: string): string {
   return join(stateDir, DB_FILE);
+}
+
+/**
+ * Why the daemon cannot run on `stateDir`, in words an operator can act on, or null when it can:
+ * the directory must exist, hold this host's identity (vine.db), and be writable (the daemon writes
+ * its state, pidfile, control socket and log there). Checked before anything is created or changed.
+ */
+export function stateDirProblem(stateDir: string): string | null {
+  let st;
+  try {
+    st = statSync(stateDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return `state directory ${stateDir} does not exist: create this host's identity there with \`vine identity init --state-dir ${stateDir}\`, or point state_dir at the directory that holds it`;
+    return `cannot read state directory ${stateDir}: ${(e as Error).message}`;
+  }
+  if (!st.isDirectory()) return `state directory ${stateDir} is not a directory: point state_dir at a directory (mode 0700)`;
+  const path = stateDbPath(stateDir);
+  if (!existsSync(path)) return `no state database in ${stateDir} (${DB_FILE} is missing): create this host's identity with \`vine identity init --state-dir ${stateDir}\`, or point state_dir at the directory that holds it`;
+  for (const [what, target] of [["state directory", stateDir], ["state database", path]] as const) {
+    try {
+      accessSync(target, constants.R_OK | constants.W_OK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EROFS") return `${what} ${target} is on a read-only file system: the daemon writes its state, pidfile and control socket there; remount it read-write or point state_dir at a writable directory`;
+      if (code === "EACCES" || code === "EPERM") return `${what} ${target} is not writable by this user (uid ${process.getuid?.()}): run the daemon as its owner (root), or fix the owner/mode`;
+      return `cannot write ${what} ${target}: ${(e as Error).message}`;
+    }
+  }
+  return null;
 }
 
 export function openState(stateDir: string, opts: { create?: boolean; readonly?: boolean } = {}): StateStore {

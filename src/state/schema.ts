@@ -39,6 +39,7 @@ export const sessions = sqliteTable("sessions", {
   establishedAt: integer("established_at"),
   lastHandshake: integer("last_handshake"),
   rttMs: real("rtt_ms"),
+  cipher: text("cipher"), // chacha20-poly1305 | aes-256-gcm; null without a session
   rxBytes: integer("rx_bytes").notNull().default(0),
   txBytes: integer("tx_bytes").notNull().default(0),
   rxPackets: integer("rx_packets").notNull().default(0),

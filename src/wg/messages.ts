@@ -1,5 +1,7 @@
 // WireGuard's four message layouts (whitepaper §5.4), with offsets and encoders/decoders that work on
-// a caller's buffer. All integers are little endian; the three bytes after the type are zero.
+// a caller's buffer. All integers are little endian; the three bytes after the type are zero, except
+// byte 1 of messages 1 and 2 between two vine hosts: the transport suites offered (a bit mask) and the
+// one chosen (a suite number), bound into the handshake hash (src/wg/handshake.ts).
 //
 //   initiation (1, 148):  type | reserved 3 | sender 4 | ephemeral 32 | static 32+16 | timestamp 12+16 | mac1 16 | mac2 16
 //   response   (2,  92):  type | reserved 3 | sender 4 | receiver 4 | ephemeral 32 | empty 0+16 | mac1 16 | mac2 16
@@ -44,27 +46,34 @@ function header(b: Uint8Array, off: number, type: number): void {
   b[off + 1] = b[off + 2] = b[off + 3] = 0;
 }
 
+/** The largest value byte 1 of messages 1 and 2 may carry: the offer mask / suite number (AES-256-GCM = 1). */
+export const SUITE_BYTE_MAX = 1;
+
 /**
  * The message type (1–4) of buf[0, len) when its length fits that type and the reserved bytes are
- * zero; 0 for anything else. The first look at every datagram.
+ * zero (byte 1 of messages 1 and 2 may carry a suite); 0 for anything else. The first look at every
+ * datagram.
  */
 export function messageType(buf: Uint8Array, len: number): number {
-  if (len < 4 || len > buf.length || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) return 0;
+  if (len < 4 || len > buf.length || buf[2] !== 0 || buf[3] !== 0) return 0;
+  const b1 = buf[1]!;
   switch (buf[0]) {
     case MSG_INITIATION:
-      return len === INITIATION_SIZE ? MSG_INITIATION : 0;
+      return len === INITIATION_SIZE && b1 <= SUITE_BYTE_MAX ? MSG_INITIATION : 0;
     case MSG_RESPONSE:
-      return len === RESPONSE_SIZE ? MSG_RESPONSE : 0;
+      return len === RESPONSE_SIZE && b1 <= SUITE_BYTE_MAX ? MSG_RESPONSE : 0;
     case MSG_COOKIE_REPLY:
-      return len === COOKIE_REPLY_SIZE ? MSG_COOKIE_REPLY : 0;
+      return len === COOKIE_REPLY_SIZE && b1 === 0 ? MSG_COOKIE_REPLY : 0;
     case MSG_TRANSPORT:
-      return len >= TRANSPORT_MIN_SIZE ? MSG_TRANSPORT : 0;
+      return len >= TRANSPORT_MIN_SIZE && b1 === 0 ? MSG_TRANSPORT : 0;
     default:
       return 0;
   }
 }
 
 export interface Initiation {
+  /** Byte 1: the extra transport suites offered (bit mask; 0 from stock WireGuard). */
+  suites?: number;
   sender: number;
   ephemeral: Uint8Array;
   encryptedStatic: Uint8Array;
@@ -74,6 +83,8 @@ export interface Initiation {
 }
 
 export interface Response {
+  /** Byte 1: the transport suite chosen (0 = ChaCha20-Poly1305). */
+  suite?: number;
   sender: number;
   receiver: number;
   ephemeral: Uint8Array;
@@ -92,6 +103,7 @@ export function decodeInitiation(buf: Uint8Array): Initiation | null {
   if (messageType(buf, buf.length) !== MSG_INITIATION) return null;
   const o = INITIATION;
   return {
+    suites: buf[1]!,
     sender: readU32(buf, o.sender),
     ephemeral: buf.subarray(o.ephemeral, o.static),
     encryptedStatic: buf.subarray(o.static, o.timestamp),
@@ -105,6 +117,7 @@ export function decodeInitiation(buf: Uint8Array): Initiation | null {
 export function encodeInitiation(m: Omit<Initiation, "mac1" | "mac2">, out: Uint8Array = new Uint8Array(INITIATION_SIZE)): Uint8Array {
   const o = INITIATION;
   header(out, 0, MSG_INITIATION);
+  out[1] = m.suites ?? 0;
   writeU32(out, o.sender, m.sender);
   out.set(m.ephemeral.subarray(0, 32), o.ephemeral);
   out.set(m.encryptedStatic.subarray(0, 48), o.static);
@@ -117,6 +130,7 @@ export function decodeResponse(buf: Uint8Array): Response | null {
   if (messageType(buf, buf.length) !== MSG_RESPONSE) return null;
   const o = RESPONSE;
   return {
+    suite: buf[1]!,
     sender: readU32(buf, o.sender),
     receiver: readU32(buf, o.receiver),
     ephemeral: buf.subarray(o.ephemeral, o.empty),
@@ -130,6 +144,7 @@ export function decodeResponse(buf: Uint8Array): Response | null {
 export function encodeResponse(m: Omit<Response, "mac1" | "mac2">, out: Uint8Array = new Uint8Array(RESPONSE_SIZE)): Uint8Array {
   const o = RESPONSE;
   header(out, 0, MSG_RESPONSE);
+  out[1] = m.suite ?? 0;
   writeU32(out, o.sender, m.sender);
   writeU32(out, o.receiver, m.receiver);
   out.set(m.ephemeral.subarray(0, 32), o.ephemeral);

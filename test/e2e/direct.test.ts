@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { TestNet, waitFor } from "../lib/netns.ts";
 import { resolve } from "node:path";
+import { aesGcmFast } from "../../src/crypto/aead.ts";
 import { counters, directPair, sessions, waitPath, type VineHost } from "../lib/vine.ts";
 
 const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
@@ -32,6 +33,9 @@ describe("direct overlay between two namespaces", () => {
     expect(s.endpoint).toBe("198.18.1.2:4100");
     expect(s.via).toBeNull();
     expect(s.last_handshake).not.toBeNull();
+    // Two vine hosts on a CPU with AES instructions settle on AES-256-GCM (wireguard-interop checks
+    // that stock WireGuard peers still get ChaCha20-Poly1305).
+    expect(s.cipher).toBe(aesGcmFast() ? "aes-256-gcm" : "chacha20-poly1305");
     const sb = await waitPath(net, b, a, "direct");
     expect(sb.rx_bytes).toBeGreaterThan(0);
   });
@@ -76,11 +80,11 @@ describe("direct overlay between two namespaces", () => {
 
   test("the session, peers and counters are in SQLite", async () => {
     const row = await waitFor(async () => {
-      const r = Bun.spawnSync(["sqlite3", `${b.stateDir}/vine.db`, `select path, endpoint from sessions where peer_id = '${a.peerId}'`]);
+      const r = Bun.spawnSync(["sqlite3", `${b.stateDir}/vine.db`, `select path, endpoint, cipher from sessions where peer_id = '${a.peerId}'`]);
       const out = r.stdout.toString().trim();
       return out.startsWith("direct|") ? out : null;
     }, { timeoutMs: 5000, what: "a direct session row in b's sessions table" });
-    expect(row).toBe("direct|198.18.1.1:4100");
+    expect(row).toBe(`direct|198.18.1.1:4100|${aesGcmFast() ? "aes-256-gcm" : "chacha20-poly1305"}`);
     const tx = Bun.spawnSync(["sqlite3", `${a.stateDir}/vine.db`, "select value from counters where scope = 'node' and name = 'tx_packets'"]);
     expect(Number(tx.stdout.toString().trim())).toBeGreaterThan(0);
   });

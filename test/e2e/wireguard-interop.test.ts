@@ -59,6 +59,7 @@ describe("interop with stock wireguard-go", () => {
     await waitFor(async () => (await net.ping(a.ns, "10.42.1.1", { count: 1, waitS: 1 })).received === 1, { timeoutMs: 30_000, what: "vine → wireguard-go ping" });
     const s = await waitPath(net, a, { peerId: `wg:${wgPub}`, name: "wg" } as VineHost, "direct");
     expect(s.endpoint).toBe("198.18.2.2:51820");
+    expect(s.cipher).toBe("chacha20-poly1305"); // a stock WireGuard peer never gets a suite offer
   });
 
   test("wireguard-go → vine ping", async () => {

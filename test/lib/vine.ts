@@ -128,6 +128,7 @@ export interface SessionJson {
   endpoint: string | null;
   via: string | null;
   rtt_ms: number | null;
+  cipher: "chacha20-poly1305" | "aes-256-gcm" | null;
   last_handshake: string | null;
   rx_bytes: number;
   tx_bytes: number;

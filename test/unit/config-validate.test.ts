@@ -499,7 +499,7 @@ describe("the base fixture", () => {
     expect(c.allowedPeers.map((p) => p.line)).toEqual([0, 1, 2].map((n) => nthLine(BASE, "[[allowed_peers]]", n)));
     expect(c.bootstrapPeers).toHaveLength(1);
     expect(c.bootstrapPeers[0]!.line).toBe(nthLine(BASE, "[[bootstrap_peers]]", 0));
-    expect(c.policy).toEqual({ strictAllowlist: true, allowRelay: true, allowSignalingUpgrade: true, relayService: false });
+    expect(c.policy).toEqual({ strictAllowlist: true, allowRelay: true, allowSignalingUpgrade: true, relayService: false, cipher: "auto" });
   });
 
   test("defaults apply when optional keys are absent", () => {
@@ -511,7 +511,7 @@ describe("the base fixture", () => {
     expect(r.config!.tun.name).toBe("vine0");
     expect(r.config!.tun.mtu).toBe(1420);
     expect(r.config!.tun.prefix.text).toBe("10.1.0.0/16");
-    expect(r.config!.policy).toEqual({ strictAllowlist: true, allowRelay: true, allowSignalingUpgrade: true, relayService: false });
+    expect(r.config!.policy).toEqual({ strictAllowlist: true, allowRelay: true, allowSignalingUpgrade: true, relayService: false, cipher: "auto" });
   });
 });
 

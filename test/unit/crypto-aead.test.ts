@@ -306,3 +306,101 @@ describe.skipIf(!lib)("sealAd/openAd: libcrypto and noble agree", () => {
     expect(lib!.openAd(rand(32), 0, rand(40), rand(129))).toBeNull();
   });
 });
+
+// AES-256-GCM: the suite two vine hosts may negotiate (src/wg/handshake.ts).
+describe("AES-256-GCM suite", () => {
+  // The GCM specification's Test Case 16 (McGrew & Viega): 256-bit key, 96-bit IV, with AAD.
+  const GCM_KEY = bytes("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+  const GCM_IV = bytes("cafebabefacedbaddecaf888");
+  const GCM_PT = bytes("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+  const GCM_AD = bytes("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+  const GCM_OUT =
+    "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662" +
+    "76fc6ece0f4e1768cddf8853bb2d551b";
+  const gcmLib = createLibcryptoAead("aes-256-gcm");
+  const gcmNoble = createNobleAead("aes-256-gcm");
+  const gcmBackends: [string, AeadWithNonce][] = [["noble", gcmNoble]];
+  if (gcmLib) gcmBackends.push(["libcrypto", gcmLib]);
+
+  test.each(gcmBackends)("%s: GCM Test Case 16 seals and opens", (_n, aead) => {
+    expect(aead.suite).toBe("aes-256-gcm");
+    expect(hex(aead.sealWithNonce(GCM_KEY, GCM_IV, GCM_PT, GCM_AD))).toBe(GCM_OUT);
+    expect(hex(aead.openWithNonce(GCM_KEY, GCM_IV, bytes(GCM_OUT), GCM_AD)!)).toBe(hex(GCM_PT));
+    const bad = bytes(GCM_OUT);
+    bad[5]! ^= 1;
+    expect(aead.openWithNonce(GCM_KEY, GCM_IV, bad, GCM_AD)).toBeNull();
+  });
+
+  test.skipIf(!gcmLib)("libcrypto and noble agree on random keys, counters, lengths and offsets; cross-open", () => {
+    for (let round = 0; round < 150; round++) {
+      const key = rand(32);
+      const counter = Math.floor(Math.random() * 2 ** 40);
+      const len = round === 0 ? 0 : Math.floor(Math.random() * 1501);
+      const off = [0, 1, 16, 61][round % 4]!;
+      const a = new Uint8Array(off + len + 16 + 3);
+      a.set(rand(len), off);
+      const pt = hex(a.subarray(off, off + len));
+      const b = a.slice();
+      gcmLib!.seal(key, counter, a, off, len);
+      gcmNoble.seal(key, counter, b, off, len);
+      expect(hex(a)).toBe(hex(b));
+      expect(gcmNoble.open(key, counter, a, off, len + 16)).toBe(true);
+      expect(gcmLib!.open(key, counter, b, off, len + 16)).toBe(true);
+      expect(hex(a.subarray(off, off + len))).toBe(pt);
+      expect(hex(b.subarray(off, off + len))).toBe(pt);
+    }
+  });
+
+  test.skipIf(!gcmLib)("a suite's ciphertext never opens under the other suite with the same key", () => {
+    const key = rand(32);
+    const buf = new Uint8Array(200);
+    buf.set(rand(100), 16);
+    gcmLib!.seal(key, 7, buf, 16, 100);
+    expect(lib!.open(key, 7, buf.slice(), 16, 116)).toBe(false);
+    expect(gcmLib!.open(key, 7, buf, 16, 116)).toBe(true);
+  });
+});
+
+describe.skipIf(!lib)("libcrypto key contexts (one cipher context per key, re-keyed when the key changes)", () => {
+  test.each(["chacha20-poly1305", "aes-256-gcm"] as const)("%s: a key rewritten in place (a reused session slot) is used, not the old one", (suite) => {
+    const fast = createLibcryptoAead(suite)!;
+    const ref = createNobleAead(suite);
+    const table = new Uint8Array(new SharedArrayBuffer(64));
+    const key = table.subarray(32, 64); // the same address every time, as in the data plane
+    for (let gen = 0; gen < 5; gen++) {
+      key.set(rand(32));
+      const a = new Uint8Array(300);
+      a.set(rand(200), 16);
+      const b = a.slice();
+      fast.seal(key, gen, a, 16, 200);
+      ref.seal(key.slice(), gen, b, 16, 200);
+      expect(hex(a)).toBe(hex(b));
+      expect(fast.open(key, gen, a, 16, 216)).toBe(true);
+    }
+  });
+
+  test("more keys than the context cache holds still seal correctly (the cache is emptied, not overrun)", () => {
+    const fast = createLibcryptoAead("aes-256-gcm")!;
+    const keys = Array.from({ length: 1100 }, () => rand(32));
+    const buf = new Uint8Array(64);
+    for (const k of keys) {
+      buf.fill(1);
+      fast.seal(k, 1, buf, 0, 32);
+      expect(fast.open(k, 1, buf, 0, 48)).toBe(true);
+    }
+  });
+
+  test("the AES-GCM per-packet path allocates no heap objects", () => {
+    const fast = createLibcryptoAead("aes-256-gcm")!;
+    const key = new Uint8Array(new SharedArrayBuffer(32)).fill(5);
+    const buf = new Uint8Array(new SharedArrayBuffer(2048));
+    for (let i = 0; i < 1000; i++) fast.seal(key, i, buf, 16, 1400);
+    Bun.gc(true);
+    const before = heapStats().objectCount;
+    for (let i = 0; i < 20_000; i++) {
+      fast.seal(key, i, buf, 16, 1400);
+      if (!fast.open(key, i, buf, 16, 1416)) throw new Error("open failed");
+    }
+    expect(heapStats().objectCount - before).toBeLessThan(100);
+  });
+});

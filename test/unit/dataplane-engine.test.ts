@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { createAead } from "../../src/crypto/aead.ts";
+import { createAead, createAeads, SUITE_AES_GCM, SUITE_CHACHA } from "../../src/crypto/aead.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "../../src/dataplane/engine.ts";
 import {
   allocateTables,
@@ -52,7 +52,7 @@ class Node {
   ) {
     this.engine = new PacketEngine(
       this.v,
-      createAead(),
+      createAeads(),
       {
         sendUdp: (buf, off, len, ip, port) => {
           this.sent.push({ bytes: buf.slice(off, off + len), ip, port });
@@ -88,13 +88,13 @@ class Node {
 }
 
 /** Give nodes x (peer index px on y's side... ) a shared session: x as initiator, y as responder already confirmed. */
-function session(x: Node, xIdx: number, y: Node, yIdx: number): void {
+function session(x: Node, xIdx: number, y: Node, yIdx: number, suites: [number, number] = [0, 0]): void {
   const k1 = new Uint8Array(randomBytes(32));
   const k2 = new Uint8Array(randomBytes(32));
   const rx = x.slots.reserve()!;
   const ry = y.slots.reserve()!;
-  x.slots.publish(rx.slot, xIdx, rx.localIndex, ry.localIndex, k1, k2, KS_ACTIVE);
-  y.slots.publish(ry.slot, yIdx, ry.localIndex, rx.localIndex, k2, k1, KS_ACTIVE);
+  x.slots.publish(rx.slot, xIdx, rx.localIndex, ry.localIndex, k1, k2, KS_ACTIVE, suites[0]);
+  y.slots.publish(ry.slot, yIdx, ry.localIndex, rx.localIndex, k2, k1, KS_ACTIVE, suites[1]);
   x.engine.command({ op: "install", peer: xIdx, slot: rx.slot, role: "initiator" });
   y.engine.command({ op: "install", peer: yIdx, slot: ry.slot, role: "initiator" });
 }
@@ -128,14 +128,14 @@ function deliver(to: Node, s: Sent, fromIp: number): void {
   to.engine.fromUdp(buf, 0, s.bytes.length, fromIp, 4100);
 }
 
-function pair(): { a: Node; b: Node } {
+function pair(suites: [number, number] = [0, 0]): { a: Node; b: Node } {
   const a = new Node("a", ip4(198, 18, 0, 1), ip4(10, 42, 0, 0));
   const b = new Node("b", ip4(198, 18, 0, 2), ip4(10, 42, 1, 0));
   a.addPeer(0, b);
   b.addPeer(0, a);
   a.engine.command({ op: "routes", routes: [{ addr: b.prefix, len: 24, peer: 0 }] });
   b.engine.command({ op: "routes", routes: [{ addr: a.prefix, len: 24, peer: 0 }] });
-  session(a, 0, b, 0);
+  session(a, 0, b, 0, suites);
   return { a, b };
 }
 
@@ -154,6 +154,26 @@ describe("packet engine", () => {
     expect(b.tun.length).toBe(1);
     expect([...b.tun[0]!]).toEqual([...pkt]);
     expect(b.v.peerCounters[0 * PC_STRIDE + PC_RX_PACKETS]).toBe(1);
+  });
+
+  test("an AES-256-GCM keypair carries packets both ways; the wire differs from ChaCha's for the same key", () => {
+    const { a, b } = pair([SUITE_AES_GCM, SUITE_AES_GCM]);
+    const pkt = ipPacket(ip4(10, 42, 0, 1), ip4(10, 42, 1, 1), 300);
+    fromTun(a, pkt);
+    deliver(b, a.sent[0]!, a.ip);
+    expect([...b.tun[0]!]).toEqual([...pkt]);
+    const back = ipPacket(ip4(10, 42, 1, 1), ip4(10, 42, 0, 1), 40);
+    fromTun(b, back);
+    deliver(a, b.sent[0]!, b.ip);
+    expect([...a.tun[0]!]).toEqual([...back]);
+  });
+
+  test("keypairs whose suites disagree never deliver: decrypt_failed, nothing on the TUN", () => {
+    const { a, b } = pair([SUITE_AES_GCM, SUITE_CHACHA]);
+    fromTun(a, ipPacket(ip4(10, 42, 0, 1), ip4(10, 42, 1, 1), 64));
+    deliver(b, a.sent[0]!, a.ip);
+    expect(b.tun.length).toBe(0);
+    expect(b.drop("drop_decrypt_failed")).toBe(1);
   });
 
   test("a replayed datagram is dropped as replay", () => {

@@ -17,7 +17,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
-import { createAead } from "../../src/crypto/aead.ts";
+import { createAead, createAeads } from "../../src/crypto/aead.ts";
 import { generateX25519KeyPair } from "../../src/crypto/x25519.ts";
 import { validateConfig } from "../../src/config/load.ts";
 import { SlotAllocator } from "../../src/daemon/slots.ts";
@@ -580,7 +580,7 @@ class Host {
   ) {
     this.engine = new PacketEngine(
       this.v,
-      createAead(),
+      createAeads(),
       {
         sendUdp: (buf, off, len, ip, port) => {
           if (this.sent.length < 64) this.sent.push({ bytes: buf.slice(off, off + len), ip, port });

@@ -4,7 +4,7 @@
 // backends. Then the state machines are exercised in both roles, with wrong PSKs and keys.
 
 import { describe, expect, test } from "bun:test";
-import { createAead } from "../../src/crypto/aead.ts";
+import { createAead, OFFER_AES_GCM, SUITE_AES_GCM, SUITE_CHACHA } from "../../src/crypto/aead.ts";
 import { generateX25519KeyPair, x25519Noble, x25519PublicKey, type X25519KeyPair } from "../../src/crypto/x25519.ts";
 import { checkMac1, Handshaker, mac1Key, writeMacs, type HandshakeHooks } from "../../src/wg/handshake.ts";
 import { writeTransportHeader } from "../../src/wg/messages.ts";
@@ -197,5 +197,98 @@ describe("handshake across backends and buffers", () => {
     const one = responder.consumeInitiation(message)!;
     const two = responder.consumeInitiation(message.slice())!;
     expect(hex(two.timestamp)).toBe(hex(one.timestamp));
+  });
+});
+
+describe("transport suite negotiation (vine ↔ vine)", () => {
+  const psk = new Uint8Array(32).fill(11);
+  const AES = OFFER_AES_GCM;
+
+  function run(offer: number, accept: number, tamper?: { m1?: (m: Uint8Array) => void; m2?: (m: Uint8Array) => void }) {
+    const a = generateX25519KeyPair();
+    const b = generateX25519KeyPair();
+    const ha = new Handshaker(a, { accept });
+    const hb = new Handshaker(b, { accept });
+    const { message, pending } = ha.createInitiation(b.publicKey, psk, 1, null, offer);
+    tamper?.m1?.(message);
+    const got = hb.consumeInitiation(message);
+    if (!got) return { m1: message, responder: null, initiator: null };
+    const { message: resp, keys: kb } = hb.createResponse(got.state, psk, 2);
+    tamper?.m2?.(resp);
+    const ka = ha.consumeResponse(pending, psk, resp);
+    return { m1: message, m2: resp, responder: kb, initiator: ka };
+  }
+
+  test("offer 0 is WireGuard: byte 1 stays zero and the suite is ChaCha20-Poly1305", () => {
+    const r = run(0, AES);
+    expect(r.m1[1]).toBe(0);
+    expect(r.m2![1]).toBe(0);
+    expect(r.initiator!.suite).toBe(SUITE_CHACHA);
+    expect(r.responder!.suite).toBe(SUITE_CHACHA);
+  });
+
+  test("an AES-GCM offer accepted: both sides agree on AES-256-GCM with mirrored keys", () => {
+    const r = run(AES, AES);
+    expect(r.m1[1]).toBe(AES);
+    expect(r.m2![1]).toBe(SUITE_AES_GCM);
+    expect(r.initiator!.suite).toBe(SUITE_AES_GCM);
+    expect(r.responder!.suite).toBe(SUITE_AES_GCM);
+    expect(hex(r.initiator!.sendKey)).toBe(hex(r.responder!.recvKey));
+  });
+
+  test("an AES-GCM offer to a responder that does not accept it completes with ChaCha20-Poly1305", () => {
+    const r = run(AES, 0);
+    expect(r.m2![1]).toBe(SUITE_CHACHA);
+    expect(r.initiator!.suite).toBe(SUITE_CHACHA);
+    expect(r.responder!.suite).toBe(SUITE_CHACHA);
+  });
+
+  test("the offer is bound into the hash: stripping it (downgrade) or adding one breaks message 1", () => {
+    expect(run(AES, AES, { m1: (m) => (m[1] = 0) }).responder).toBeNull();
+    expect(run(0, AES, { m1: (m) => (m[1] = AES) }).responder).toBeNull();
+  });
+
+  test("the choice is bound into the hash: a flipped or unoffered choice breaks message 2", () => {
+    // AES chosen, rewritten to ChaCha (downgrade): the initiator refuses.
+    expect(run(AES, AES, { m2: (m) => (m[1] = SUITE_CHACHA) }).initiator).toBeNull();
+    // ChaCha chosen, rewritten to AES: refused too.
+    expect(run(AES, 0, { m2: (m) => (m[1] = SUITE_AES_GCM) }).initiator).toBeNull();
+    // No offer, but a choice of AES: refused before any crypto.
+    expect(run(0, AES, { m2: (m) => (m[1] = SUITE_AES_GCM) }).initiator).toBeNull();
+  });
+
+  // Pins from test/e2e/wg-interop/reference-transcript.py (independent Python, `cryptography`'s AESGCM).
+  const AES_PIN = {
+    msg1: "010100004433221164b101b1d0be5a8704bd078f9895001fc03e8e9f9522f188dd128d9846d48466158a0e4ca242d151ca97ab90159a98b67e616625e68b4065d357376b6598e644f873df4cab9e5039e5b1563794d41e5536346bfa7cf42a122639f8932d600241e6c0f2a11dde2e2d859ac8230ef394931a260269e618e6f35c964a5100000000000000000000000000000000",
+    msg2: "020100008877665544332211244fe3b963e899dd295baffce248d3530f3a9a7479ba063002680ebfe7adad492bd7d77c8890b9c265af147ba10a17975510767dd21c7363cfc7bc3aa588740f00000000000000000000000000000000",
+    initiatorSend: "049fe37c3575e5a0c48e092df809fd269c6fd01cfd5906fa3c5f7f7e22fda2b0",
+    initiatorRecv: "8efce854136933c84b40bd7c7e1987a9d19f24c17f5b0174b773a7df146cfac3",
+    transport: "0400000088776655000000000000000031af478c31a489936f9eccfd6e7ce6d93b09c395",
+  };
+
+  test.each(["libcrypto", "noble"] as const)("the fixed transcript with an AES-GCM offer matches the reference (%s AEAD)", (backend) => {
+    const aead = createAead(backend);
+    const initiator = new Handshaker(SI, { accept: AES, aead, ephemeral: () => EI, now: () => NOW });
+    const responder = new Handshaker(SR, { accept: AES, aead, ephemeral: () => ER, now: () => NOW });
+    const { message: m1, pending } = initiator.createInitiation(SR.publicKey, PSK, II, null, AES);
+    expect(hex(m1)).toBe(AES_PIN.msg1);
+    const got = responder.consumeInitiation(m1)!;
+    const { message: m2, keys: rk } = responder.createResponse(got.state, PSK, IR);
+    expect(hex(m2)).toBe(AES_PIN.msg2);
+    const ik = initiator.consumeResponse(pending, PSK, m2)!;
+    expect(ik.suite).toBe(SUITE_AES_GCM);
+    expect(rk.suite).toBe(SUITE_AES_GCM);
+    expect(hex(ik.sendKey)).toBe(AES_PIN.initiatorSend);
+    expect(hex(ik.recvKey)).toBe(AES_PIN.initiatorRecv);
+    expect(hex(rk.recvKey)).toBe(AES_PIN.initiatorSend);
+    // The keys differ from WireGuard's for the same handshake: no key serves two ciphers.
+    expect(hex(ik.sendKey)).not.toBe(PIN.initiatorSend);
+    const gcm = createAead(backend, "aes-256-gcm");
+    const data = new Uint8Array(16 + 4 + 16);
+    writeTransportHeader(data, 0, ik.remoteIndex, 0);
+    data.set(new TextEncoder().encode("ping"), 16);
+    gcm.seal(ik.sendKey, 0, data, 16, 4);
+    expect(hex(data)).toBe(AES_PIN.transport);
+    expect(gcm.open(rk.recvKey, 0, data, 16, 20)).toBe(true);
   });
 });

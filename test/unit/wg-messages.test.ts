@@ -39,10 +39,25 @@ describe("messageType", () => {
     expect(messageType(make(4, 31), 31)).toBe(0);
     expect(messageType(make(5, 148), 148)).toBe(0);
     expect(messageType(make(0, 148), 148)).toBe(0);
-    for (const i of [1, 2, 3]) {
+    for (const i of [2, 3]) {
       const b = make(1, 148);
       b[i] = 1;
       expect(messageType(b, 148)).toBe(0);
+    }
+    // Byte 1 of messages 1 and 2 carries a transport suite (0 or 1); of 3 and 4 it must be zero.
+    for (const [type, len] of [[1, 148], [2, 92]] as const) {
+      const b = make(type, len);
+      b[1] = 1;
+      expect(messageType(b, len)).toBe(type);
+      for (const v of [2, 3, 0x80, 0xff]) {
+        b[1] = v;
+        expect(messageType(b, len)).toBe(0);
+      }
+    }
+    for (const [type, len] of [[3, 64], [4, 32]] as const) {
+      const b = make(type, len);
+      b[1] = 1;
+      expect(messageType(b, len)).toBe(0);
     }
     expect(messageType(make(1, 3), 3)).toBe(0);
     // A length beyond the buffer is refused, not read past.
