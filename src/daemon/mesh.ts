@@ -35,11 +35,21 @@ import { fmtOrigin, type Origin } from "./sessions.ts";
 
 const REGISTER_EVERY_MS = 15_000;
 const BOOTSTRAP_KEEPALIVE_MS = 15_000; // keeps NAT mappings towards bootstrap/relay peers open
+/**
+ * A handshake completes on the main thread, but the data-plane worker installs the keypair a moment
+ * later (a message to its thread), and a responder's keypair is usable only once the initiator's first
+ * packet confirms it. For this long after a handshake, a probe finding no usable session is simply
+ * lost: starting yet another handshake would only churn keypairs.
+ */
+const SESSION_SETTLE_MS = 1_000;
 
 interface Seen {
   rxDirect: number;
   rxRelayed: number;
   tx: number;
+  /** Last direct source seen (bootstrap role: the registry follows a registered peer's NAT mapping). */
+  srcIp: number;
+  srcPort: number;
 }
 
 export class Mesh {
@@ -47,6 +57,10 @@ export class Mesh {
   readonly registry = new EndpointRegistry({ ttlMs: 90_000 });
   private readonly seen = new Map<number, Seen>();
   private lastRegister = 0;
+  /** Peers (by index) whose session came up but whose greeting (claim, registration) waits for it to be usable. */
+  private readonly greet = new Set<number>();
+  /** The relay list last given to the selector (ids joined), to pass it only when it changes. */
+  private relaysKey = "";
 
   constructor(private readonly d: Daemon) {
     const pol = d.config.policy;
@@ -110,6 +124,7 @@ export class Mesh {
     this.wireguardPaths.delete(peer.index);
     this.paths.removePeer(peer.id);
     this.seen.delete(peer.index);
+    this.greet.delete(peer.index);
     this.updateRelays();
   }
 
@@ -138,10 +153,27 @@ export class Mesh {
     }
     this.runActions(this.paths.onAuthenticated(peer.id, origin.via >= 0 ? { via: this.idOf(origin.via) } : { endpoint: { ip: origin.ip, port: origin.port } }, now));
     this.d.log.info("session up", { peer: peer.name, from: fmtOrigin(origin) });
-    if (!peer.wireguardOnly) this.sendClaim(peer);
-    if (peer.bootstrap) this.register(peer);
-    if (peer.relayCapable) this.updateRelays();
+    // The new keypair is not usable yet (see SESSION_SETTLE_MS): the claim and the registration, and
+    // the relay list, follow in tick() once it is.
+    this.greet.add(peer.index);
+    this.greetReady();
+    this.updateRelays();
     this.runActions(this.paths.tick(now));
+  }
+
+  /** Send the claim (and, to a bootstrap peer, the registration) to every peer whose new session is now usable. */
+  private greetReady(): void {
+    for (const index of this.greet) {
+      const peer = this.d.peers.get(index);
+      if (!peer) {
+        this.greet.delete(index);
+        continue;
+      }
+      if (!this.d.sessions.hasSession(peer)) continue;
+      this.greet.delete(index);
+      this.sendClaim(peer);
+      if (peer.bootstrap) this.register(peer);
+    }
   }
 
   onGiveUp(peer: PeerRecord): void {
@@ -250,7 +282,11 @@ export class Mesh {
     const v = this.d.views;
     for (const peer of this.d.peers.all()) {
       const c = peer.index * PC_STRIDE;
-      const s = this.seen.get(peer.index) ?? { rxDirect: 0, rxRelayed: 0, tx: 0 };
+      let s = this.seen.get(peer.index);
+      if (!s) {
+        s = { rxDirect: 0, rxRelayed: 0, tx: 0, srcIp: 0, srcPort: 0 };
+        this.seen.set(peer.index, s);
+      }
       const rxDirect = v.peerCounters[c + PC_RX_DIRECT]!;
       const rxRelayed = v.peerCounters[c + PC_RX_RELAYED]!;
       const tx = v.peerCounters[c + PC_TX_PACKETS]!;
@@ -259,14 +295,27 @@ export class Mesh {
         const port = v.peer(peer.index, P_RX_SRC_PORT);
         if (peer.wireguardOnly) this.roamWireguardPeer(peer, { ip, port });
         else this.runActions(this.paths.onAuthenticated(peer.id, { endpoint: { ip, port } }, now));
+        if (ip !== s.srcIp || port !== s.srcPort) {
+          s.srcIp = ip;
+          s.srcPort = port;
+          // Bootstrap role: a registered peer whose NAT mapping moved is found at its new one at once,
+          // not only after its next REGISTER.
+          this.registry.follow(peer.x25519, { ip, port });
+        }
       }
       if (rxRelayed !== s.rxRelayed) {
         const via = v.peer(peer.index, P_RX_VIA);
         if (via >= 0) this.runActions(this.paths.onAuthenticated(peer.id, { via: this.idOf(via) }, now));
       }
       if (tx !== s.tx && !peer.wireguardOnly) this.paths.onTraffic(peer.id, now);
-      this.seen.set(peer.index, { rxDirect, rxRelayed, tx });
+      s.rxDirect = rxDirect;
+      s.rxRelayed = rxRelayed;
+      s.tx = tx;
     }
+    // Session state lives in the data-plane tables: poll it rather than trust the moment a handshake
+    // completed (the keypair is installed asynchronously, a relay's session may come and go).
+    if (this.greet.size > 0) this.greetReady();
+    this.updateRelays();
     if (now - this.lastRegister >= REGISTER_EVERY_MS) {
       this.lastRegister = now;
       for (const peer of this.d.peers.all()) if (peer.bootstrap && this.d.sessions.hasSession(peer)) this.register(peer);
@@ -287,7 +336,10 @@ export class Mesh {
           const route = a.via !== null ? { ip: 0, port: 0, via: this.indexOf(a.via) } : a.endpoint ? { ip: a.endpoint.ip, port: a.endpoint.port, via: -1 } : undefined;
           if (route && route.via === -2) break;
           // Without a session a handshake is the probe; with one, a failed send is just a lost probe.
+          // A session that completed a moment ago is being installed: the probe is lost, not a reason
+          // for another handshake.
           if (!this.d.sessions.hasSession(peer)) {
+            if (now - this.d.sessions.lastHandshakeAt(peer) < SESSION_SETTLE_MS) break;
             if (route) this.d.sessions.initiate(peer, now, route);
             else this.d.sessions.want(peer, now);
           } else this.d.sendPayload(peer, encodeProbe(a.probeId, now), route);
@@ -344,12 +396,15 @@ export class Mesh {
     }
   }
 
-  /** Relay-capable peers we can use right now: a live session on a direct path. */
+  /** Relay-capable peers we can use right now: a usable session on a direct path. */
   private updateRelays(): void {
     const relays = this.d.peers
       .all()
       .filter((p) => p.relayCapable && this.d.sessions.hasSession(p) && this.d.views.peer(p.index, P_VIA) < 0)
       .map((p) => p.id);
+    const key = relays.join(",");
+    if (key === this.relaysKey) return;
+    this.relaysKey = key;
     this.paths.setRelays(relays);
   }
 

@@ -222,6 +222,8 @@ export class PathSelector {
   private relays: string[] = [];
   private readonly t: PathTimings;
   private readonly counters = { fallbackTransitions: 0, promotions: 0, unknownProbeReplies: 0 };
+  /** Last time a dead path answering again woke every peer's background probing and lookups. */
+  private lastRevival = -Infinity;
 
   /**
    * @param policy  what the operator allows
@@ -630,6 +632,10 @@ export class PathSelector {
   // ------------------------------------------------------------------------------------- helpers
 
   private heard(st: PeerState, l: Liveness, now: number): void {
+    // A path declared dead answers again: this host's network is probably back (an outage of its own
+    // router, a new lease). Candidates of every peer that backed off during the outage are probed at
+    // once and fresh endpoints asked for, instead of waiting out their backoff.
+    if (l.deadAt > l.lastHeard) this.revive(now);
     l.lastHeard = now;
     l.unanswered = 0;
     l.firstUnansweredAt = -Infinity;
@@ -639,6 +645,25 @@ export class PathSelector {
       const c = l as Candidate;
       if (c.failures > 0) c.nextProbeAt = now; // it answers again: probe it at the fast rate
       c.failures = 0;
+    }
+  }
+
+  /**
+   * Connectivity came back: every peer not on a proven direct path probes its direct candidates on
+   * the next tick and asks the bootstrap peers again. At most once per lookupFirstRetryMs, so a
+   * flapping network cannot turn it into a storm.
+   */
+  private revive(now: number): void {
+    if (now - this.lastRevival < this.t.lookupFirstRetryMs) return;
+    this.lastRevival = now;
+    for (const st of this.peers.values()) {
+      if (this.onProvenDirect(st)) continue;
+      for (const c of st.candidates.values()) {
+        c.failures = 0;
+        c.nextProbeAt = now;
+      }
+      st.lookups = 0;
+      st.lastLookup = -Infinity;
     }
   }
 

@@ -39,6 +39,21 @@ export class EndpointRegistry {
     this.entries.set(k, { reflexive: refl, locals: usableEndpoints(locals).slice(0, MAX_ENDPOINTS), at: nowMs });
   }
 
+  /**
+   * An authenticated packet from a registered peer arrived from `reflexive`: its NAT mapping moved
+   * (a new lease, a router that restarted or expired the mapping). The entry follows at once, without
+   * waiting for the peer's next REGISTER; its lifetime is unchanged (an expired entry stays expired).
+   * False when nothing changed: not registered, an unusable endpoint, or the same endpoint.
+   */
+  follow(peerKey: Uint8Array, reflexive: Endpoint): boolean {
+    const e = this.entries.get(keyOf(peerKey));
+    if (!e) return false;
+    const [refl] = usableEndpoints([reflexive]);
+    if (!refl || (refl.ip === e.reflexive.ip && refl.port === e.reflexive.port)) return false;
+    e.reflexive = refl;
+    return true;
+  }
+
   /** A peer's candidates, reflexive first, deduplicated; [] when unknown or expired (and then dropped). */
   lookup(peerKey: Uint8Array, nowMs: number): Endpoint[] {
     const k = keyOf(peerKey);

@@ -140,15 +140,24 @@ describe("mesh: signaling, relay, failover, roaming", () => {
     expect((await waitPath(net, p, y, "relay", 20_000)).via).toBe(relay.peerId);
   });
 
-  // Known open bug (issue "Hardening"): after the roaming test above moved x's NAT mapping, a 5 s
-  // outage of x's router leaves the punched x ↔ y path unrecovered (x → y stays silent for 45 s+);
-  // run alone, the same scenario recovers. Kept as a todo (`bun test --todo`) until fixed.
-  test.todo("a NAT router that drops everything for a while: the mesh recovers without an operator", async () => {
+  // After the roaming test above moved x's NAT mapping, a 5 s outage of x's router: every path of x
+  // dies at once (its relay too), and must come back without an operator — through the relay at
+  // first, then direct again once fresh endpoints are signaled and punched (issue 8, "Hardening").
+  test("a NAT router that drops everything for a while: the mesh recovers without an operator", async () => {
     await waitFor(async () => (await net.ping(x.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "x → y before the outage" });
     const block = net.blockUdp(r1ns); // all UDP through x's router, both ways
     await Bun.sleep(5000);
     net.unblock(block);
     await waitFor(async () => (await net.ping(x.ns, y.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "x → y after the outage" });
     await waitFor(async () => (await net.ping(x.ns, p.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 45_000, what: "x → p after the outage" });
+    // And direct again, not left on the relay: p by its configured endpoint, y by a fresh punch.
+    await waitPath(net, x, p, "direct", 45_000);
+    await waitFor(
+      async () => {
+        const s = (await sessions(net, x)).find((q) => q.peer_id === y.peerId);
+        return s && (s.path === "direct" || s.path === "signaling_then_direct") ? s : null;
+      },
+      { timeoutMs: 45_000, intervalMs: 200, what: "x → y direct again after the outage" },
+    );
   });
 });

@@ -1001,3 +1001,85 @@ describe("behaviours", () => {
     }
   });
 });
+
+describe("revival after an outage of this host's own network", () => {
+  // Two peers on direct paths; the host's router drops everything for `outageMs`, long enough for the
+  // background probing of both candidates to back off towards candidateBackoffMaxMs (15 s).
+  const Q = "peer-q";
+  function outage(outageMs: number): { s: Sim; back: number } {
+    const s = new Sim(BOTH);
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.addPeer(Q, { staticEndpoint: E2, relayCapable: false }, 0);
+    s.link(E1, up);
+    s.link(E2, up);
+    s.traffic = true;
+    s.run(1000);
+    expect(s.sel.view(P).cls).toBe("direct");
+    expect(s.sel.view(Q).cls).toBe("direct");
+    s.link(E1, down);
+    s.link(E2, down);
+    s.run(1000 + outageMs);
+    expect(s.sel.view(P).cls).toBe("none");
+    expect(s.sel.view(Q).cls).toBe("none");
+    s.link(E1, up);
+    s.link(E2, up);
+    return { s, back: s.now };
+  }
+  const firstProbeOf = (s: Sim, ep: Endpoint, from: number) => s.of("probe", from).find((p) => p.endpoint?.port === ep.port);
+
+  test("without news from any peer, a backed-off candidate waits out its backoff (the baseline)", () => {
+    const { s, back } = outage(20_000);
+    const mark = s.log.length;
+    s.run(back + 1000);
+    expect(firstProbeOf(s, E1, mark)).toBeUndefined(); // the next background probe is seconds away
+  });
+
+  test("a dead path answering again (Q's packet arrives) probes every other peer's candidates at once and asks for endpoints", () => {
+    const { s, back } = outage(20_000);
+    const mark = s.log.length;
+    // Q's own probe or keepalive gets through first: an authenticated packet on Q's dead endpoint.
+    s.log.push(...s.sel.onAuthenticated(Q, { endpoint: E2 }, back + 10));
+    expect(s.sel.view(Q)).toMatchObject({ cls: "direct", endpoint: E2 }); // Q itself: back at once
+    s.run(back + 1000);
+    const probe = firstProbeOf(s, E1, mark);
+    expect(probe).toBeDefined();
+    expect(s.when.get(probe!)! - back).toBeLessThanOrEqual(100); // on the next tick, not after the backoff
+    expect(s.of("lookup", mark).filter((l) => l.peer === P).length).toBeGreaterThanOrEqual(1);
+    expect(s.sel.view(P)).toMatchObject({ cls: "direct", endpoint: E1 }); // and P is back within the second
+  });
+
+  test("revival is rate-limited: a path that keeps answering and dying does not storm the other peers", () => {
+    const { s, back } = outage(20_000);
+    // P stays unreachable; Q's path flaps: it answers, dies, answers... every 300 ms.
+    s.link(E1, down);
+    s.log.push(...s.sel.onAuthenticated(Q, { endpoint: E2 }, back + 10));
+    s.link(E2, down);
+    const mark = s.log.length;
+    for (let t = back + 300; t <= back + 10_000; t += 300) {
+      s.run(t);
+      s.log.push(...s.sel.onAuthenticated(Q, { endpoint: E2 }, t));
+    }
+    const probes = s.of("probe", mark).filter((p) => p.endpoint?.port === E1.port).length;
+    const lookups = s.of("lookup", mark).filter((l) => l.peer === P).length;
+    // At most one revival per lookupFirstRetryMs (1 s): about 10 over 10 s, each a probe and a lookup.
+    expect(lookups).toBeLessThanOrEqual(11);
+    expect(probes).toBeLessThanOrEqual(22);
+  });
+
+  test("a peer on a proven direct path is left alone by a revival", () => {
+    const s = new Sim(BOTH);
+    s.sel.addPeer(P, { staticEndpoint: E1, relayCapable: false }, 0);
+    s.sel.addPeer(Q, { staticEndpoint: E2, relayCapable: false }, 0);
+    s.link(E1, up);
+    s.link(E2, down);
+    s.run(10_000); // Q never answered: its unproven path died, so its endpoint is "dead"
+    expect(s.sel.view(P).cls).toBe("direct");
+    expect(s.sel.view(Q).cls).toBe("none");
+    const mark = s.log.length;
+    s.link(E2, up);
+    s.log.push(...s.sel.onAuthenticated(Q, { endpoint: E2 }, 10_010));
+    s.run(12_000);
+    expect(s.of("lookup", mark).filter((l) => l.peer === P)).toHaveLength(0);
+    expect(s.of("probe", mark).filter((p) => p.peer === P).length).toBeLessThanOrEqual(1); // its idle 5 s probe at most
+  });
+});

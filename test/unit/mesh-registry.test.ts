@@ -175,3 +175,26 @@ describe("EndpointRegistry: edges and a random model check", () => {
     }
   });
 });
+
+describe("EndpointRegistry.follow: the reflexive endpoint follows a moved NAT mapping", () => {
+  test("a registered peer seen from a new source: lookups name the new one at once, locals and lifetime kept", () => {
+    const r = new EndpointRegistry({ ttlMs: 1000 });
+    r.register(key(1), REFL, [LAN], 0);
+    const moved = ep(REFL.ip, 51630);
+    expect(r.follow(key(1), moved)).toBe(true);
+    expect(r.lookup(key(1), 10)).toEqual([moved, LAN]);
+    expect(r.follow(key(1), moved)).toBe(false); // same endpoint: nothing to do
+    // The lifetime still runs from the registration, not from the packet that moved it.
+    expect(r.lookup(key(1), 1001)).toEqual([]);
+  });
+
+  test("an unregistered peer, or an unusable source, changes nothing", () => {
+    const r = new EndpointRegistry({ ttlMs: 1000 });
+    expect(r.follow(key(2), REFL)).toBe(false);
+    expect(r.size).toBe(0);
+    r.register(key(1), REFL, [], 0);
+    expect(r.follow(key(1), ep(0, 4100))).toBe(false);
+    expect(r.follow(key(1), ep(REFL.ip, 0))).toBe(false);
+    expect(r.lookup(key(1), 0)).toEqual([REFL]);
+  });
+});
