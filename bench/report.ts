@@ -84,6 +84,22 @@ export function ratioTable(m: RawMetrics): string {
   return rows.join("\n");
 }
 
+/** One fallback configuration: vine alone in peers.sh under switches (noble crypto, no offloads...). */
+export interface FallbackRun {
+  label: string;
+  metrics: RawMetrics | null;
+}
+
+/** vine's default figures against each fallback configuration measured in the same make bench. */
+export function fallbackTable(main: RawMetrics, runs: readonly FallbackRun[]): string {
+  const rows = ["| configuration | " + COMPARED.map((c) => c.label).join(" | ") + " |", "|---|" + COMPARED.map(() => "---:").join("|") + "|"];
+  const row = (label: string, m: RawMetrics | null) =>
+    `| ${label} | ${COMPARED.map((c) => (m ? fmt(medianOf(m, c.metric, "vine"), c.digits) : "not measured")).join(" | ")} |`;
+  rows.push(row("default (libcrypto, offloads, AES-256-GCM between vine hosts)", main));
+  for (const r of runs) rows.push(row(r.label, r.metrics));
+  return rows.join("\n");
+}
+
 export interface RelayResult {
   relayed_tcp1_mbps: number;
   direct_tcp1_mbps: number;
@@ -191,6 +207,7 @@ export interface PageInput {
   relay: RelayResult | null;
   handshake: HandshakeResult | null;
   idle: IdleResult | null;
+  fallbacks?: FallbackRun[];
 }
 
 export function renderPage(p: PageInput): string {
@@ -239,6 +256,13 @@ ${ratioTable(p.metrics)}
 ## Two hosts, side by side (../shared/bench/peers.sh)
 
 ${p.peersSummary.trim()}
+
+## Fallback matrix
+
+vine alone through the same peers.sh, once per configuration (fewer rounds than the table above, so
+noisier), with the switches a host without libcrypto or with an old kernel ends up with:
+
+${p.fallbacks && p.fallbacks.length > 0 ? fallbackTable(p.metrics, p.fallbacks) : "Not measured in this run (FALLBACKS=0)."}
 
 ## Relay
 
@@ -316,6 +340,7 @@ if (import.meta.main) {
       out: { type: "string" },
       vine: { type: "string", default: "./dist/vine" },
       note: { type: "string" },
+      fallback: { type: "string", multiple: true },
     },
   });
   if (!values.peers || !existsSync(`${values.peers}/raw.tsv`)) {
@@ -341,6 +366,10 @@ if (import.meta.main) {
     relay,
     handshake,
     idle,
+    fallbacks: (values.fallback ?? []).map((spec) => {
+      const [label, dir] = [spec.slice(0, spec.lastIndexOf("=")), spec.slice(spec.lastIndexOf("=") + 1)];
+      return { label, metrics: existsSync(`${dir}/raw.tsv`) ? parseRaw(readFileSync(`${dir}/raw.tsv`, "utf8")).metrics : null };
+    }),
   });
   if (values.out) writeFileSync(values.out, page);
   console.log(`\n${ratioTable(metrics)}\n\n${targetTable(targets(metrics, relay, handshake, idle))}\n`);

@@ -6,6 +6,7 @@
 #
 # Steps, all confined to network namespaces created and deleted by the scripts:
 #   1. ../shared/bench/peers.sh $VPNS        two hosts, iperf3 TCP x1 / x4 / UDP, ping, CPU, RSS
+#      then peers.sh vine once per fallback configuration (noble crypto; no offloads), FALLBACKS=0 skips
 #   2. bench/relay.sh                        relayed vs direct TCP x1
 #   3. bench/handshake.ts                    handshakes/s per responder (no namespaces)
 #   4. bench/idle.sh                         idle hub with 10 peers (IDLE=0 skips it)
@@ -21,7 +22,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 
 : "${ROUNDS:=3}" "${DURATION:=10}" "${VPNS:=veth wireguard nebula vine}" "${BENCH_OUT:=/tmp/vine-bench}"
-: "${PEERS_SH:=$ROOT/../shared/bench/peers.sh}" "${IDLE:=1}" "${PAGE:=book/src/benchmarks.md}"
+: "${PEERS_SH:=$ROOT/../shared/bench/peers.sh}" "${IDLE:=1}" "${PAGE:=book/src/benchmarks.md}" "${FALLBACKS:=1}"
 export ROUNDS DURATION
 BUN=./node_modules/.bin/bun
 
@@ -80,6 +81,20 @@ main() {
   peers_dir=$(readlink -f "$run/peers/latest" 2>/dev/null)
   [ -n "$peers_dir" ] && [ -f "$peers_dir/raw.tsv" ] || die "peers.sh produced no results (see $run/peers.log)"
 
+  # Fallback matrix: vine alone, one round each, with the switches of a host without libcrypto and of
+  # a kernel without TUN/UDP offloads (labels and environments are paired by position).
+  local fb_args=() i
+  if [ "$FALLBACKS" = 1 ]; then
+    local labels=("noble ChaCha20-Poly1305 (VINE_AEAD=noble)" "no offloads: plain TUN, no UDP GSO/GRO (VINE_OFFLOAD=0 VINE_GSO=0 VINE_UDP_GRO=0)")
+    local envs=("VINE_AEAD=noble" "VINE_OFFLOAD=0 VINE_GSO=0 VINE_UDP_GRO=0")
+    for i in "${!labels[@]}"; do
+      say "1b/5 fallback: ${labels[$i]}"
+      # shellcheck disable=SC2086 # envs[i] is a list of assignments
+      env ${envs[$i]} ROUNDS=1 OUT="$run/fallback-$i" bash "$PEERS_SH" vine >"$run/fallback-$i.log" 2>&1 || say "fallback run $i exited non-zero (see $run/fallback-$i.log)"
+      fb_args+=(--fallback "${labels[$i]}=$(readlink -f "$run/fallback-$i/latest" 2>/dev/null)")
+    done
+  fi
+
   say "2/5 relay.sh (DURATION=$DURATION)"
   bash bench/relay.sh >"$run/relay.json" 2>"$run/relay.log"; rc_relay=$?
   if [ "$rc_relay" != 0 ]; then say "relay.sh failed (exit $rc_relay); last lines of $run/relay.log:"; tail -n 3 "$run/relay.log" >&2; fi
@@ -98,7 +113,7 @@ main() {
   say "5/5 report -> $PAGE"
   local note="benchmarked a copy of dist/vine, sha256 $vine_sha…; load average (1/5/15 min) at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg)${NOTE:+; $NOTE}"
   out=$("$BUN" bench/report.ts --peers "$peers_dir" --relay "$run/relay.json" --handshake "$run/handshake.json" \
-    --idle "$run/idle.json" --raw-dir "$run" --out "$PAGE" --note "$note" --vine "$VINE_BIN") || die "report.ts failed"
+    --idle "$run/idle.json" --raw-dir "$run" --out "$PAGE" --note "$note" --vine "$VINE_BIN" "${fb_args[@]}") || die "report.ts failed"
   cat "$peers_dir/summary.md"
   printf '%s\n' "$out"
   say "raw output kept in $run"
