@@ -69,7 +69,7 @@ main() {
   say "raw output -> $run"
   # Benchmark one fixed binary: others may rebuild dist/vine while this runs for ten minutes.
   cp ./dist/vine "$run/vine" || die "cannot copy dist/vine to $run"
-  trap 'rm -f "$run/vine"' EXIT # 100 MB; its hash is on the page
+  trap "rm -f '$run/vine'" EXIT # 100 MB; its hash is on the page (expanded now: $run is local)
   export VINE_BIN="$run/vine"
   local vine_sha; vine_sha=$(sha256sum "$VINE_BIN" | cut -c1-16)
   # Other work on the machine moves every figure; the page records how busy it was.
