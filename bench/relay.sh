@@ -122,9 +122,14 @@ run_relayed() { # prints "MBPS RELAY_CPU_S FULL_SIZE_OK UNDERLAY_FRAGMENTS"
     bdie "no working relayed path within ${PATH_TIMEOUT}s: A->B path $(vine_session_path a "$BENCH_WORK/a" "$id_b" || echo none), B->A path $(vine_session_path b "$BENCH_WORK/b" "$id_a" || echo none), overlay ping A->B $(can_ping a "$B_O" && echo answered || echo unanswered) (logs: $BENCH_WORK)"
   fi
   blog "relayed: A -> B and B -> A paths are relay and ping is answered; iperf3 TCP x1 for ${DURATION}s"
-  # A full-size overlay packet (DF set) must cross the relay too, or TCP stalls on every full segment.
-  if can_ping_size a "$B_O" $((RELAY_MTU - 28)); then FULL_SIZE_OK=true; else
-    FULL_SIZE_OK=false; blog "WARNING: a full-size ($RELAY_MTU-byte) overlay packet does not cross the relay; expect TCP to stall"
+  # The largest overlay packet the route allows (vine gives relayed peers' routes the relay MTU,
+  # 1360) must cross the relay with DF set, or TCP stalls on every full segment.
+  local route_mtu
+  route_mtu=$(in_ns "$(bench_ns_name a)" ip route get "$B_O" | grep -o 'mtu [0-9]*' | cut -d' ' -f2)
+  route_mtu=${route_mtu:-$RELAY_MTU}
+  blog "route MTU towards B while relayed: $route_mtu"
+  if can_ping_size a "$B_O" $((route_mtu - 28)); then FULL_SIZE_OK=true; else
+    FULL_SIZE_OK=false; blog "WARNING: a full-size ($route_mtu-byte) overlay packet does not cross the relay; expect TCP to stall"
   fi
   c0=$(cpu_ticks "$pid_r")
   iperf_tcp1 a b "$B_O" "$DURATION" "$BENCH_WORK/relayed.json" || bdie "relayed iperf3 failed"

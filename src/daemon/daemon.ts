@@ -63,6 +63,9 @@ export interface DaemonOptions {
   logFormat?: LogFormat;
 }
 
+/** Route MTU of a relayed peer: 1500 − 28 (IPv4+UDP) − 16+33+16+16+16 (headers, envelope, tags), down to a multiple of 16. */
+export const RELAY_ROUTE_MTU = 1360;
+
 export class Daemon {
   phase: Phase = "starting";
   readonly startedAt = Date.now();
@@ -294,6 +297,34 @@ export class Daemon {
     return this.peers.all().map((p) => ({ addr: p.prefix.addr, len: p.prefix.len, peer: p.index }));
   }
 
+  /** Peers whose route carries the relay MTU (their path is a relay). */
+  private readonly relayedRoutes = new Set<number>();
+
+  /**
+   * The largest overlay packet that crosses a relay in one 1500-byte underlay packet: a relayed
+   * datagram carries two transport headers and tags and the relay envelope (16+33+16+16+16) plus
+   * IPv4+UDP (28), and the payload is padded to 16. 1360 for every TUN MTU above it.
+   */
+  relayMtu(): number {
+    return Math.min(this.config.tun.mtu, RELAY_ROUTE_MTU);
+  }
+
+  /**
+   * A peer's path became relayed (or stopped being relayed): give its route the relay MTU, so that
+   * TCP sizes its segments to fit one underlay packet instead of the kernel fragmenting every full
+   * one; back to the TUN MTU when direct again. Idempotent and cheap when nothing changes.
+   */
+  setRelayedRoute(peer: PeerRecord, relayed: boolean): void {
+    if (relayed === this.relayedRoutes.has(peer.index) || !this.nl || this.phase === "stopping" || this.phase === "stopped") return;
+    if (relayed) this.relayedRoutes.add(peer.index);
+    else this.relayedRoutes.delete(peer.index);
+    try {
+      this.nl.addRoute(peer.prefix.addr, peer.prefix.len, this.config.tun.name, { mtu: relayed ? this.relayMtu() : undefined });
+    } catch (e) {
+      this.log.warn("could not set the route MTU for a relayed peer", { peer: peer.name, error: String((e as Error).message ?? e) });
+    }
+  }
+
   /** Kernel routes: one per peer prefix through the TUN (the local prefix comes with the address). */
   private installRoutes(): void {
     const nl = this.nl!;
@@ -301,7 +332,7 @@ export class Daemon {
     for (const r of this.installedRoutes) {
       if (!want.some((w) => w.addr === r.addr && w.len === r.len)) nl.delRoute(r.addr, r.len, this.config.tun.name);
     }
-    for (const r of want) nl.addRoute(r.addr, r.len, this.config.tun.name);
+    for (const p of this.peers.all()) nl.addRoute(p.prefix.addr, p.prefix.len, this.config.tun.name, { mtu: this.relayedRoutes.has(p.index) ? this.relayMtu() : undefined });
     this.installedRoutes = want;
     this.persistence.saveRoutes(this.config, this.peers.all());
     this.persistence.recordInstalled({ tun: this.config.tun.name, routes: want.map((r) => `${formatIPv4(r.addr)}/${r.len}`) });

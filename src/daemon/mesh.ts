@@ -386,10 +386,12 @@ export class Mesh {
       const relay = this.indexOf(view.via);
       if (relay >= 0) {
         v.setPeer(peer.index, P_VIA, relay);
+        this.d.setRelayedRoute(peer, true);
         return;
       }
     }
     v.setPeer(peer.index, P_VIA, -1);
+    this.d.setRelayedRoute(peer, false);
     if (view.endpoint) {
       v.setPeer(peer.index, P_EP_IP, view.endpoint.ip);
       v.setPeer(peer.index, P_EP_PORT, view.endpoint.port);

@@ -43,6 +43,8 @@ export const RTA_OIF = 4;
 export const RTA_GATEWAY = 5;
 export const RTA_PRIORITY = 6;
 export const RTA_PREFSRC = 7;
+export const RTA_METRICS = 8;
+export const RTAX_MTU = 2;
 export const RTA_TABLE = 15;
 export const NLMSGERR_ATTR_MSG = 1;
 
@@ -315,6 +317,8 @@ export interface RouteRequest {
   oif: number;
   prefSrc?: number;
   protocol?: number; // default RTPROT_STATIC
+  /** Route MTU (RTA_METRICS / RTAX_MTU): the kernel sizes TCP segments for this destination by it. */
+  mtu?: number;
 }
 
 /** RTM_NEWROUTE (replace-or-create, main table, link scope) or RTM_DELROUTE into `w`. */
@@ -330,6 +334,15 @@ export function buildRouteRequest(w: NlWriter, type: typeof RTM_NEWROUTE | typeo
   if (r.prefixLen > 0) w.attrIpv4(RTA_DST, r.dst);
   w.attrU32(RTA_OIF, r.oif);
   if (adding && r.prefSrc !== undefined) w.attrIpv4(RTA_PREFSRC, r.prefSrc);
+  if (adding && r.mtu !== undefined) {
+    // RTA_METRICS nests rtattrs: one RTAX_MTU (u32).
+    const m = new Uint8Array(8);
+    const dv = new DataView(m.buffer);
+    dv.setUint16(0, 8, true);
+    dv.setUint16(2, RTAX_MTU, true);
+    dv.setUint32(4, r.mtu, true);
+    w.attrBytes(RTA_METRICS, m);
+  }
   return w.finish();
 }
 

@@ -205,10 +205,10 @@ export class Rtnetlink {
   }
 
   /** Route dst/prefixLen out of `ifname` in the main table, replacing any route to the same prefix. */
-  addRoute(dst: number, prefixLen: number, ifname: string, opts: { src?: number; protocol?: number } = {}): void {
+  addRoute(dst: number, prefixLen: number, ifname: string, opts: { src?: number; protocol?: number; mtu?: number } = {}): void {
     const operation = `add route ${formatIpv4(dst)}/${prefixLen} dev ${ifname}`;
     const index = this.requireLink(ifname, operation);
-    buildRouteRequest(this.writer, RTM_NEWROUTE, this.nextSeq(), { dst, prefixLen, oif: index, prefSrc: opts.src, protocol: opts.protocol });
+    buildRouteRequest(this.writer, RTM_NEWROUTE, this.nextSeq(), { dst, prefixLen, oif: index, prefSrc: opts.src, protocol: opts.protocol, mtu: opts.mtu });
     this.transact(operation);
   }
 

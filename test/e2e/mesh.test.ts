@@ -74,6 +74,12 @@ describe("mesh: signaling, relay, failover, roaming", () => {
     expect(r.stdout).toContain("5 received");
     const s = await waitPath(net, p, y, "relay");
     expect(s.via).toBe(relay.peerId);
+    // The relayed peer's route carries the relay MTU, so full-size packets are never fragmented; a
+    // full-size ping (1360 − 28 bytes of ICMP payload, DF set) crosses whole.
+    const route = await net.exec(p.ns, ["ip", "route", "show", `${y.overlayIp.replace(/\.\d+$/, ".0")}/24`]);
+    expect(route.stdout).toContain("mtu 1360");
+    const full = await net.exec(p.ns, ["ping", "-n", "-c", "2", "-M", "do", "-s", String(1360 - 28), y.overlayIp]);
+    expect(full.stdout).toContain("2 received");
     net.kill(dump, "SIGINT");
     await dump.exited;
     const bytes = readFileSync(pcap);

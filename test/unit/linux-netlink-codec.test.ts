@@ -58,6 +58,17 @@ describe("netlink requests (known answers)", () => {
     expect(hex(msg)).toBe(ADD_ROUTE.replace(/\s+/g, ""));
   });
 
+  test("a route MTU is a nested RTA_METRICS { RTAX_MTU } after the other attributes", () => {
+    const plain = buildRouteRequest(new NlWriter(), RTM_NEWROUTE, 1, { dst: 0x0a2a0100, prefixLen: 24, oif: 5 });
+    const msg = buildRouteRequest(new NlWriter(), RTM_NEWROUTE, 1, { dst: 0x0a2a0100, prefixLen: 24, oif: 5, mtu: 1360 });
+    expect(msg.length).toBe(plain.length + 12);
+    expect(new DataView(msg.buffer, msg.byteOffset).getUint32(0, true)).toBe(msg.length);
+    // rta_len 12, RTA_METRICS (8) | rta_len 8, RTAX_MTU (2), 1360 = 0x550
+    expect(hex(msg.subarray(plain.length))).toBe("0c000800" + "08000200" + "50050000");
+    // A delete never carries metrics.
+    expect(buildRouteRequest(new NlWriter(), RTM_DELROUTE, 1, { dst: 0x0a2a0100, prefixLen: 24, oif: 5, mtu: 1360 }).length).toBe(52);
+  });
+
   test("delete route uses scope nowhere and no create/replace flags", () => {
     const msg = buildRouteRequest(new NlWriter(), RTM_DELROUTE, 3, { dst: 0x0a2a0100, prefixLen: 24, oif: 5 });
     expect(hex(msg.subarray(0, 8))).toBe("3400000019000500");
