@@ -9,7 +9,7 @@
 // unchanged — after the flow's pending super-packet, so a flow's order is kept.
 
 import { fold, pseudoHeaderSum, put16, writeIPv4Checksum } from "./checksum.ts";
-import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, writeVnetHeader } from "./tso.ts";
+import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN, writeVnetHeader } from "./tso.ts";
 
 const FLOWS = 8; // super-packets under construction at once
 const MAX_IP = 65535;
@@ -21,6 +21,7 @@ const TCP_PSH = 0x08;
 export type TunWriter = (buf: Uint8Array, off: number, len: number) => boolean;
 
 interface Flow {
+  udp: boolean; // a UDP run (GSO_UDP_L4) rather than a TCP one
   at: number; // offset of this flow's area in `arena` (the vnet header goes at `at`)
   len: number; // IP length so far; 0 = free
   count: number; // segments merged
@@ -38,6 +39,9 @@ export class TcpCoalescer {
   private readonly flows: Flow[] = [];
   private next = 0; // round-robin victim when every flow area is busy
 
+  /** Merge UDP datagrams too (the TUN accepted TUN_F_USO4, so it takes GSO_UDP_L4 writes). */
+  udp = false;
+
   constructor(
     private readonly write: TunWriter,
     /** Copy n bytes from one buffer to another (memcpy through ffi in the worker: no allocation). */
@@ -47,14 +51,17 @@ export class TcpCoalescer {
   ) {
     const area = VNET_HDR_LEN + MAX_IP + 6;
     this.arena = new Uint8Array(new ArrayBuffer(FLOWS * area));
-    for (let i = 0; i < FLOWS; i++) this.flows.push({ at: i * area, len: 0, count: 0, mss: 0, thl: 0, nextSeq: 0, closed: false });
+    for (let i = 0; i < FLOWS; i++) this.flows.push({ udp: false, at: i * area, len: 0, count: 0, mss: 0, thl: 0, nextSeq: 0, closed: false });
   }
 
   /** A decrypted IPv4 packet at buf[off, off+len) (at least VNET_HDR_LEN writable bytes before it). */
   add(buf: Uint8Array, off: number, len: number): boolean {
     const ihl = (buf[off]! & 0x0f) * 4;
-    // IPv4, no options, TCP, not a fragment (MF clear, offset zero).
-    if (ihl !== 20 || len < 40 || buf[off + 9] !== 6 || (buf[off + 6]! & 0x3f) !== 0 || buf[off + 7] !== 0) return this.passThrough(buf, off, len);
+    // IPv4, no options, TCP (or UDP), not a fragment (MF clear, offset zero).
+    const proto = buf[off + 9]!;
+    if (ihl !== 20 || (buf[off + 6]! & 0x3f) !== 0 || buf[off + 7] !== 0) return this.passThrough(buf, off, len);
+    if (proto === 17 && this.udp && len > 28) return this.addUdp(buf, off, len);
+    if (len < 40 || proto !== 6) return this.passThrough(buf, off, len);
     const t = off + 20;
     const thl = (buf[t + 12]! >> 4) * 4;
     const flags = buf[t + 13]!;
@@ -84,6 +91,51 @@ export class TcpCoalescer {
     return this.start(this.free(), buf, off, len, thl, seq, payload, flags);
   }
 
+  /**
+   * UDP: datagrams of one 4-tuple with equal payload sizes (the last may be shorter) become one
+   * GSO_UDP_L4 super-packet; the kernel cuts it again for the receiving socket, after one TUN write
+   * and one trip through the IP layer instead of one per datagram.
+   */
+  private addUdp(buf: Uint8Array, off: number, len: number): boolean {
+    const payload = len - 28;
+    const udpLen = (buf[off + 24]! << 8) | buf[off + 25]!;
+    const f = this.find(buf, off);
+    if (udpLen !== len - 20) {
+      if (f !== null) this.flush(f);
+      return this.passThrough(buf, off, len);
+    }
+    if (f !== null) {
+      if (f.udp && !f.closed && payload <= f.mss && f.len + payload <= MAX_IP && f.count < MAX_SEGMENTS && this.sameIp(f, buf, off)) {
+        this.copy(this.arena, f.at + VNET_HDR_LEN + f.len, buf, off + 28, payload);
+        f.len += payload;
+        f.count++;
+        if (payload < f.mss) f.closed = true;
+        return true;
+      }
+      this.flush(f);
+      return this.startUdp(f, buf, off, len, payload);
+    }
+    return this.startUdp(this.free(), buf, off, len, payload);
+  }
+
+  private startUdp(f: Flow, buf: Uint8Array, off: number, len: number, payload: number): boolean {
+    this.copy(this.arena, f.at + VNET_HDR_LEN, buf, off, len);
+    f.udp = true;
+    f.len = len;
+    f.count = 1;
+    f.mss = payload;
+    f.thl = 8;
+    f.closed = false;
+    return true;
+  }
+
+  /** Same TOS, DF and TTL as the flow's first packet. */
+  private sameIp(f: Flow, buf: Uint8Array, off: number): boolean {
+    const p = f.at + VNET_HDR_LEN;
+    const a = this.arena;
+    return a[p + 1] === buf[off + 1] && (a[p + 6]! & 0x40) === (buf[off + 6]! & 0x40) && a[p + 8] === buf[off + 8];
+  }
+
   /** Write every pending super-packet (end of a receive batch). */
   flushAll(): void {
     for (const f of this.flows) if (f.len !== 0) this.flush(f);
@@ -91,6 +143,7 @@ export class TcpCoalescer {
 
   private start(f: Flow, buf: Uint8Array, off: number, len: number, thl: number, seq: number, payload: number, flags: number): boolean {
     this.copy(this.arena, f.at + VNET_HDR_LEN, buf, off, len);
+    f.udp = false;
     f.len = len;
     f.count = 1;
     f.mss = payload;
@@ -120,7 +173,7 @@ export class TcpCoalescer {
   }
 
   private canAppend(f: Flow, buf: Uint8Array, off: number, thl: number, seq: number, payload: number): boolean {
-    if (f.closed || seq !== f.nextSeq || thl !== f.thl || payload > f.mss) return false;
+    if (f.udp || f.closed || seq !== f.nextSeq || thl !== f.thl || payload > f.mss) return false;
     if (f.len + payload > MAX_IP || f.count >= MAX_SEGMENTS) return false;
     const a = this.arena;
     const p = f.at + VNET_HDR_LEN;
@@ -146,6 +199,15 @@ export class TcpCoalescer {
     if (f.count === 1) {
       // A lone segment is written as received: its checksums are intact.
       writeVnetHeader(a, h, 0, VNET_GSO_NONE, 0, 0, 0, 0);
+    } else if (f.udp) {
+      put16(a, p + 2, f.len);
+      writeIPv4Checksum(a, p, 20);
+      // UDP length covers the whole run; the kernel rewrites it (and the checksum) per datagram.
+      put16(a, p + 24, f.len - 20);
+      put16(a, p + 26, fold(pseudoHeaderSum(a, p, 17, f.len - 20)));
+      writeVnetHeader(a, h, VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, 28, f.mss, 20, 6);
+      this.merged++;
+      this.mergedSegments += f.count;
     } else {
       put16(a, p + 2, f.len);
       writeIPv4Checksum(a, p, 20);

@@ -11,8 +11,10 @@ export const VNET_HDR_LEN = 10;
 export const VNET_F_NEEDS_CSUM = 1;
 export const VNET_GSO_NONE = 0;
 export const VNET_GSO_TCPV4 = 1;
+export const VNET_GSO_UDP_L4 = 5;
 
 const TCP = 6;
+const UDP = 17;
 const TCP_FIN = 0x01;
 const TCP_PSH = 0x08;
 const TCP_CWR = 0x80;
@@ -118,6 +120,47 @@ export function splitTcp4(
     buf[t + 17] = 0;
     put16(buf, t + 16, finish(pseudoHeaderSum(buf, at, TCP, thl + seg) + sumBytes(buf, t, thl + seg, words)));
     emit(buf, at, total);
+  }
+  return n;
+}
+
+/**
+ * Cut the UDP super-packet (GSO_UDP_L4: a sender using UDP_SEGMENT) at buf[pkt, pkt+len) into
+ * datagrams of h.gsoSize payload bytes, built at buf[at, ...) and handed to `emit` one by one, each
+ * with its own length and a complete checksum. Returns the count, or -1 for a malformed one.
+ */
+export function splitUdp4(
+  buf: Uint8Array,
+  pkt: number,
+  len: number,
+  h: VnetHeader,
+  at: number,
+  words: Uint32Array | null,
+  emit: (buf: Uint8Array, off: number, len: number) => void,
+): number {
+  if (len < 28 || buf[pkt]! >> 4 !== 4 || buf[pkt + 9] !== UDP) return -1;
+  const ihl = (buf[pkt]! & 0x0f) * 4;
+  if (ihl < 20 || h.csumStart !== ihl) return -1;
+  const hdr = ihl + 8;
+  const mss = h.gsoSize;
+  if (hdr >= len || mss === 0) return -1;
+  const payload = len - hdr;
+  const id = (buf[pkt + 4]! << 8) | buf[pkt + 5]!;
+  let n = 0;
+  for (let done = 0; done < payload; done += mss, n++) {
+    const seg = Math.min(mss, payload - done);
+    buf.copyWithin(at, pkt, pkt + hdr);
+    buf.copyWithin(at + hdr, pkt + hdr + done, pkt + hdr + done + seg);
+    put16(buf, at + 2, hdr + seg);
+    put16(buf, at + 4, (id + n) & 0xffff);
+    writeIPv4Checksum(buf, at, ihl);
+    const u = at + ihl;
+    put16(buf, u + 4, 8 + seg);
+    buf[u + 6] = 0;
+    buf[u + 7] = 0;
+    const c = finish(pseudoHeaderSum(buf, at, UDP, 8 + seg) + sumBytes(buf, u, 8 + seg, words));
+    put16(buf, u + 6, c === 0 ? 0xffff : c);
+    emit(buf, at, hdr + seg);
   }
   return n;
 }

@@ -12,7 +12,7 @@ import { UdpIo } from "../linux/udp.ts";
 import { createAeads } from "../crypto/aead.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "./engine.ts";
 import { TcpCoalescer } from "./gro.ts";
-import { completeChecksum, splitTcp4, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, VnetHeader } from "./tso.ts";
+import { completeChecksum, splitTcp4, splitUdp4, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN, VnetHeader } from "./tso.ts";
 import { HEARTBEAT_RX, HEARTBEAT_TX, NC, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 
 declare const self: Worker;
@@ -28,6 +28,8 @@ export interface WorkerInit {
   aead?: "libcrypto" | "noble";
   /** The TUN was opened with IFF_VNET_HDR: reads and writes carry a virtio_net_hdr (offloads). */
   vnetHdr?: boolean;
+  /** The TUN accepted TUN_F_USO4: UDP super-packets may be read, and merged UDP may be written. */
+  uso?: boolean;
 }
 
 const BURST = 64; // packets per fd before looking at the other one
@@ -166,6 +168,7 @@ async function start(init: WorkerInit): Promise<void> {
           tunWriteSingle,
         )
       : null;
+  if (gro !== null) gro.udp = init.uso === true && process.env.VINE_GRO_UDP !== "0";
   const tunWrite = gro !== null ? (buf: Uint8Array, off: number, len: number) => gro.add(buf, off, len) : vnet ? tunWriteSingle : tunWriteRaw;
 
   // RX: received datagrams land in their own slots and are decrypted in place. With UDP_GRO
@@ -240,8 +243,9 @@ async function start(init: WorkerInit): Promise<void> {
           continue;
         }
         eng.fromTun(arena, READ_AT, n);
-      } else if (vh.gsoType === VNET_GSO_TCPV4) {
-        if (splitTcp4(arena, READ_AT, n, vh, SEG_AT, arenaWords, emitSegment) < 0) node[NC.drop_malformed]!++;
+      } else if (vh.gsoType === VNET_GSO_TCPV4 || vh.gsoType === VNET_GSO_UDP_L4) {
+        const split = vh.gsoType === VNET_GSO_TCPV4 ? splitTcp4 : splitUdp4;
+        if (split(arena, READ_AT, n, vh, SEG_AT, arenaWords, emitSegment) < 0) node[NC.drop_malformed]!++;
         else node[NC.tso_superpackets_in]!++;
       } else {
         node[NC.drop_not_ipv4]!++; // TSO6 and USO are not enabled: nothing else should arrive
