@@ -309,8 +309,13 @@ export class Daemon {
    * datagram carries two transport headers and tags and the relay envelope (16+33+16+16+16) plus
    * IPv4+UDP (28), and the payload is padded to 16. 1360 for every TUN MTU above it.
    */
-  relayMtu(): number {
+  private relayMtu(): number {
     return Math.min(this.config.tun.mtu, RELAY_ROUTE_MTU);
+  }
+
+  /** The MTU a peer's route carries: the relay MTU while relayed, else none (the TUN's). */
+  private routeMtu(peer: PeerRecord): number | undefined {
+    return this.relayedRoutes.has(peer.index) ? this.relayMtu() : undefined;
   }
 
   /**
@@ -323,7 +328,7 @@ export class Daemon {
     if (relayed) this.relayedRoutes.add(peer.index);
     else this.relayedRoutes.delete(peer.index);
     try {
-      this.nl.addRoute(peer.prefix.addr, peer.prefix.len, this.config.tun.name, { mtu: relayed ? this.relayMtu() : undefined });
+      this.nl.addRoute(peer.prefix.addr, peer.prefix.len, this.config.tun.name, { mtu: this.routeMtu(peer) });
     } catch (e) {
       this.log.warn("could not set the route MTU for a relayed peer", { peer: peer.name, error: String((e as Error).message ?? e) });
     }
@@ -332,13 +337,16 @@ export class Daemon {
   /** Kernel routes: one per peer prefix through the TUN (the local prefix comes with the address). */
   private installRoutes(): void {
     const nl = this.nl!;
-    const want = this.peers.all().map((p) => ({ addr: p.prefix.addr, len: p.prefix.len }));
+    const peers = this.peers.all();
+    const want = peers.map((p) => ({ addr: p.prefix.addr, len: p.prefix.len }));
     for (const r of this.installedRoutes) {
       if (!want.some((w) => w.addr === r.addr && w.len === r.len)) nl.delRoute(r.addr, r.len, this.config.tun.name);
     }
-    for (const p of this.peers.all()) nl.addRoute(p.prefix.addr, p.prefix.len, this.config.tun.name, { mtu: this.relayedRoutes.has(p.index) ? this.relayMtu() : undefined });
+    // A removed peer's index may be reused by another: it must not inherit the relay MTU.
+    for (const i of this.relayedRoutes) if (!peers.some((p) => p.index === i)) this.relayedRoutes.delete(i);
+    for (const p of peers) nl.addRoute(p.prefix.addr, p.prefix.len, this.config.tun.name, { mtu: this.routeMtu(p) });
     this.installedRoutes = want;
-    this.persistence.saveRoutes(this.config, this.peers.all());
+    this.persistence.saveRoutes(this.config, peers);
     this.persistence.recordInstalled({ tun: this.config.tun.name, routes: want.map((r) => `${formatIPv4(r.addr)}/${r.len}`) });
   }
 

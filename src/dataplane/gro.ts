@@ -199,23 +199,17 @@ export class TcpCoalescer {
     if (f.count === 1) {
       // A lone segment is written as received: its checksums are intact.
       writeVnetHeader(a, h, 0, VNET_GSO_NONE, 0, 0, 0, 0);
-    } else if (f.udp) {
-      put16(a, p + 2, f.len);
-      writeIPv4Checksum(a, p, 20);
-      // UDP length covers the whole run; the kernel rewrites it (and the checksum) per datagram.
-      put16(a, p + 24, f.len - 20);
-      put16(a, p + 26, fold(pseudoHeaderSum(a, p, 17, f.len - 20)));
-      writeVnetHeader(a, h, VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, 28, f.mss, 20, 6);
-      this.merged++;
-      this.mergedSegments += f.count;
     } else {
+      // IPv4 length and checksum for the whole run. The kernel finishes the transport checksum from
+      // the pseudo-header sum (CHECKSUM_PARTIAL; local delivery does not even need it, forwarding
+      // does) and, for UDP, rewrites the length — set to the whole run here — per datagram.
       put16(a, p + 2, f.len);
       writeIPv4Checksum(a, p, 20);
-      // The kernel finishes the TCP checksum from the pseudo-header sum (CHECKSUM_PARTIAL); local
-      // delivery does not even need it, forwarding does.
       const l4 = f.len - 20;
-      put16(a, p + 20 + 16, fold(pseudoHeaderSum(a, p, 6, l4)));
-      writeVnetHeader(a, h, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, 20 + f.thl, f.mss, 20, 16);
+      if (f.udp) put16(a, p + 24, l4);
+      const csum = f.udp ? 6 : 16;
+      put16(a, p + 20 + csum, fold(pseudoHeaderSum(a, p, f.udp ? 17 : 6, l4)));
+      writeVnetHeader(a, h, VNET_F_NEEDS_CSUM, f.udp ? VNET_GSO_UDP_L4 : VNET_GSO_TCPV4, 20 + f.thl, f.mss, 20, csum);
       this.merged++;
       this.mergedSegments += f.count;
     }

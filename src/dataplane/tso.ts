@@ -67,99 +67,70 @@ export function completeChecksum(b: Uint8Array, pkt: number, len: number, h: Vne
   return true;
 }
 
+type Emit = (buf: Uint8Array, off: number, len: number) => void;
+
 /**
  * Cut the TCPv4 super-packet at buf[pkt, pkt+len) into segments of at most h.gsoSize payload bytes,
  * each built at buf[at, ...) (outside the super-packet) and handed to `emit` before the next one is
  * built (emit may encrypt it in place). Returns the number of segments, or -1 for a packet that is
  * not a well-formed TCPv4 super-packet (counted and dropped by the caller).
  */
-export function splitTcp4(
-  buf: Uint8Array,
-  pkt: number,
-  len: number,
-  h: VnetHeader,
-  at: number,
-  words: Uint32Array | null,
-  emit: (buf: Uint8Array, off: number, len: number) => void,
-): number {
-  if (len < 40 || buf[pkt]! >> 4 !== 4 || buf[pkt + 9] !== TCP) return -1;
-  const ihl = (buf[pkt]! & 0x0f) * 4;
-  if (ihl < 20 || h.csumStart !== ihl) return -1;
-  const thl = (buf[pkt + ihl + 12]! >> 4) * 4;
-  const hdr = ihl + thl;
-  const mss = h.gsoSize;
-  if (thl < 20 || hdr >= len || mss === 0) return -1;
-  const payload = len - hdr;
-  const id = (buf[pkt + 4]! << 8) | buf[pkt + 5]!;
-  const t0 = pkt + ihl;
-  const seq0 = ((buf[t0 + 4]! << 24) | (buf[t0 + 5]! << 16) | (buf[t0 + 6]! << 8) | buf[t0 + 7]!) >>> 0;
-  const flags = buf[t0 + 13]!;
-  let n = 0;
-  for (let done = 0; done < payload; done += mss, n++) {
-    const seg = Math.min(mss, payload - done);
-    const last = done + seg >= payload;
-    buf.copyWithin(at, pkt, pkt + hdr);
-    buf.copyWithin(at + hdr, pkt + hdr + done, pkt + hdr + done + seg);
-    const total = hdr + seg;
-    // IPv4: length, a fresh id per segment, header checksum.
-    put16(buf, at + 2, total);
-    put16(buf, at + 4, (id + n) & 0xffff);
-    writeIPv4Checksum(buf, at, ihl);
-    // TCP: sequence number; FIN and PSH only on the last segment, CWR only on the first.
-    const t = at + ihl;
-    const seq = (seq0 + done) >>> 0;
-    buf[t + 4] = seq >>> 24;
-    buf[t + 5] = (seq >>> 16) & 0xff;
-    buf[t + 6] = (seq >>> 8) & 0xff;
-    buf[t + 7] = seq & 0xff;
-    let f = flags;
-    if (!last) f &= ~(TCP_FIN | TCP_PSH);
-    if (n > 0) f &= ~TCP_CWR;
-    buf[t + 13] = f;
-    buf[t + 16] = 0;
-    buf[t + 17] = 0;
-    put16(buf, t + 16, finish(pseudoHeaderSum(buf, at, TCP, thl + seg) + sumBytes(buf, t, thl + seg, words)));
-    emit(buf, at, total);
-  }
-  return n;
+export function splitTcp4(buf: Uint8Array, pkt: number, len: number, h: VnetHeader, at: number, words: Uint32Array | null, emit: Emit): number {
+  return splitIPv4(TCP, buf, pkt, len, h, at, words, emit);
+}
+
+/** The same for a UDP super-packet (GSO_UDP_L4: a sender using UDP_SEGMENT): datagrams of h.gsoSize payload bytes. */
+export function splitUdp4(buf: Uint8Array, pkt: number, len: number, h: VnetHeader, at: number, words: Uint32Array | null, emit: Emit): number {
+  return splitIPv4(UDP, buf, pkt, len, h, at, words, emit);
 }
 
 /**
- * Cut the UDP super-packet (GSO_UDP_L4: a sender using UDP_SEGMENT) at buf[pkt, pkt+len) into
- * datagrams of h.gsoSize payload bytes, built at buf[at, ...) and handed to `emit` one by one, each
- * with its own length and a complete checksum. Returns the count, or -1 for a malformed one.
+ * Both cuts: each piece gets the super-packet's headers and the next slice of payload, then its own
+ * IPv4 length, id and header checksum, and its own transport header fields and complete checksum.
  */
-export function splitUdp4(
-  buf: Uint8Array,
-  pkt: number,
-  len: number,
-  h: VnetHeader,
-  at: number,
-  words: Uint32Array | null,
-  emit: (buf: Uint8Array, off: number, len: number) => void,
-): number {
-  if (len < 28 || buf[pkt]! >> 4 !== 4 || buf[pkt + 9] !== UDP) return -1;
+function splitIPv4(proto: number, buf: Uint8Array, pkt: number, len: number, h: VnetHeader, at: number, words: Uint32Array | null, emit: Emit): number {
+  const tcp = proto === TCP;
+  if (len < (tcp ? 40 : 28) || buf[pkt]! >> 4 !== 4 || buf[pkt + 9] !== proto) return -1;
   const ihl = (buf[pkt]! & 0x0f) * 4;
   if (ihl < 20 || h.csumStart !== ihl) return -1;
-  const hdr = ihl + 8;
+  const l4hl = tcp ? (buf[pkt + ihl + 12]! >> 4) * 4 : 8;
+  const hdr = ihl + l4hl;
   const mss = h.gsoSize;
-  if (hdr >= len || mss === 0) return -1;
+  if ((tcp && l4hl < 20) || hdr >= len || mss === 0) return -1;
   const payload = len - hdr;
   const id = (buf[pkt + 4]! << 8) | buf[pkt + 5]!;
+  const t0 = pkt + ihl;
+  const seq0 = tcp ? ((buf[t0 + 4]! << 24) | (buf[t0 + 5]! << 16) | (buf[t0 + 6]! << 8) | buf[t0 + 7]!) >>> 0 : 0;
+  const flags = tcp ? buf[t0 + 13]! : 0;
+  const csum = tcp ? 16 : 6; // checksum offset in the transport header
   let n = 0;
   for (let done = 0; done < payload; done += mss, n++) {
     const seg = Math.min(mss, payload - done);
     buf.copyWithin(at, pkt, pkt + hdr);
     buf.copyWithin(at + hdr, pkt + hdr + done, pkt + hdr + done + seg);
+    // IPv4: length, a fresh id per piece, header checksum.
     put16(buf, at + 2, hdr + seg);
     put16(buf, at + 4, (id + n) & 0xffff);
     writeIPv4Checksum(buf, at, ihl);
-    const u = at + ihl;
-    put16(buf, u + 4, 8 + seg);
-    buf[u + 6] = 0;
-    buf[u + 7] = 0;
-    const c = finish(pseudoHeaderSum(buf, at, UDP, 8 + seg) + sumBytes(buf, u, 8 + seg, words));
-    put16(buf, u + 6, c === 0 ? 0xffff : c);
+    const t = at + ihl;
+    if (tcp) {
+      // Sequence number; FIN and PSH only on the last segment, CWR only on the first.
+      const seq = (seq0 + done) >>> 0;
+      buf[t + 4] = seq >>> 24;
+      buf[t + 5] = (seq >>> 16) & 0xff;
+      buf[t + 6] = (seq >>> 8) & 0xff;
+      buf[t + 7] = seq & 0xff;
+      let f = flags;
+      if (done + seg < payload) f &= ~(TCP_FIN | TCP_PSH);
+      if (n > 0) f &= ~TCP_CWR;
+      buf[t + 13] = f;
+    } else {
+      put16(buf, t + 4, 8 + seg); // UDP length
+    }
+    buf[t + csum] = 0;
+    buf[t + csum + 1] = 0;
+    const c = finish(pseudoHeaderSum(buf, at, proto, l4hl + seg) + sumBytes(buf, t, l4hl + seg, words));
+    put16(buf, t + csum, c === 0 && !tcp ? 0xffff : c); // UDP sends a zero checksum as 0xffff
     emit(buf, at, hdr + seg);
   }
   return n;

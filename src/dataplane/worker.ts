@@ -104,20 +104,20 @@ async function start(init: WorkerInit): Promise<void> {
   let gSeg = 0; // segment size of the current group
   let gIp = 0;
   let gPort = 0;
-  const closeGroup = (): void => {
+  /** Queue the current group (if any) as one send and start the next one. */
+  const queueGroup = (): void => {
     if (gCount === 0) return;
     tx.queueSegmented(group, gLen, gIp, gPort, gCount > 1 ? gSeg : 0);
     group++;
     gCount = 0;
     gLen = 0;
+  };
+  const closeGroup = (): void => {
+    queueGroup();
     if (group === GROUPS) flushGroups();
   };
   const flushGroups = (): void => {
-    if (gCount > 0) {
-      tx.queueSegmented(group, gLen, gIp, gPort, gCount > 1 ? gSeg : 0);
-      gCount = 0;
-      gLen = 0;
-    }
+    queueGroup();
     if (tx.pending > 0) {
       const errorsBefore = tx.sendErrors;
       tx.flush();
