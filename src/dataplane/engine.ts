@@ -80,6 +80,7 @@ export const CTRL_RELAY_DELIVER = 0x09; // relay → destination: key = original
 const SEND_LIMIT = 0xffff_e000;
 const QUEUE_DEPTH = 16;
 const QUEUE_SLOT = 2048;
+const KEY_CACHE_MASK = 63; // peerByKey's table of recent hits
 
 /** An explicit path: a UDP endpoint, or a relay peer index (via >= 0). */
 export interface Route {
@@ -112,6 +113,7 @@ export class PacketEngine {
   private readonly replay: ReplayWindow[] = [];
   private readonly seenGeneration = new Int32Array(MAX_KEYPAIRS).fill(-1);
   private readonly queues: (PendingQueue | undefined)[] = [];
+  private readonly keyCache = new Int32Array(KEY_CACHE_MASK + 1).fill(-1);
   private now = Date.now();
 
   constructor(
@@ -262,7 +264,7 @@ export class PacketEngine {
     }
     const e = off - RELAY_HEADER;
     buf[e] = CTRL_RELAY;
-    buf.set(this.v.peerKeys.subarray(peer * 32, peer * 32 + 32), e + 1);
+    this.writePeerKey(buf, e + 1, peer);
     const counter = this.v.nextSendCounter(rslot);
     const h = e - TRANSPORT_HEADER;
     writeTransportHeader(buf, h, this.kp[rslot * K_STRIDE + K_REMOTE_INDEX]!, counter);
@@ -436,7 +438,7 @@ export class PacketEngine {
     }
     // Same layout on the way out: swap the key for the source's and re-seal for the destination.
     buf[off] = CTRL_RELAY_DELIVER;
-    buf.set(this.v.peerKeys.subarray(from * 32, from * 32 + 32), off + 1);
+    this.writePeerKey(buf, off + 1, from);
     const counter = this.v.nextSendCounter(dslot);
     const h = off - TRANSPORT_HEADER;
     writeTransportHeader(buf, h, this.kp[dslot * K_STRIDE + K_REMOTE_INDEX]!, counter);
@@ -464,17 +466,37 @@ export class PacketEngine {
     this.receive(buf, off + RELAY_HEADER, plen - RELAY_HEADER, 0, 0, relay);
   }
 
-  /** Peer index whose X25519 key equals buf[off, off+32), or -1. Rare path (relay only). */
+  /** Copy peer's X25519 key to buf[at, at+32) (relay envelopes). */
+  private writePeerKey(buf: Uint8Array, at: number, peer: number): void {
+    const keys = this.v.peerKeys;
+    const k = peer * 32;
+    for (let i = 0; i < 32; i++) buf[at + i] = keys[k + i]!;
+  }
+
+  /**
+   * Peer index whose X25519 key equals buf[off, off+32), or -1. Every relayed packet names a key
+   * (a relay looks up the destination, a destination the source), so hits are remembered in a small
+   * table indexed by the key's first bits; a miss scans the peer table.
+   */
   private peerByKey(buf: Uint8Array, off: number): number {
     const hash = buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24);
-    const keys = this.v.peerKeys;
-    outer: for (let p = 0; p < MAX_PEERS; p++) {
-      const base = p * P_STRIDE;
-      if (this.peers[base + P_ACTIVE] !== 1 || this.peers[base + P_KEY_HASH] !== hash) continue;
-      for (let i = 4; i < 32; i++) if (keys[p * 32 + i] !== buf[off + i]) continue outer;
-      return p;
+    const cached = this.keyCache[hash & KEY_CACHE_MASK]!;
+    if (cached >= 0 && this.keyIs(cached, hash, buf, off)) return cached;
+    for (let p = 0; p < MAX_PEERS; p++) {
+      if (this.keyIs(p, hash, buf, off)) {
+        this.keyCache[hash & KEY_CACHE_MASK] = p;
+        return p;
+      }
     }
     return -1;
+  }
+
+  private keyIs(p: number, hash: number, buf: Uint8Array, off: number): boolean {
+    const base = p * P_STRIDE;
+    if (this.peers[base + P_ACTIVE] !== 1 || this.peers[base + P_KEY_HASH] !== hash) return false;
+    const keys = this.v.peerKeys;
+    for (let i = 4; i < 32; i++) if (keys[p * 32 + i] !== buf[off + i]) return false;
+    return true;
   }
 
   private countReplay(peer: number): void {

@@ -12,6 +12,7 @@ import { UdpIo } from "../linux/udp.ts";
 import { createAeads } from "../crypto/aead.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "./engine.ts";
 import { TcpCoalescer } from "./gro.ts";
+import { SendGroups } from "./send-groups.ts";
 import { completeChecksum, splitTcp4, splitUdp4, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN, VnetHeader } from "./tso.ts";
 import { HEARTBEAT_RX, HEARTBEAT_TX, NC, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 
@@ -36,8 +37,7 @@ const BURST = 64; // packets per fd before looking at the other one
 const RX_GRO_SLOTS = 16; // 64 KiB receive slots with UDP_GRO (each holds up to 64 datagrams)
 const BURST_BYTES = 1 << 20; // ... or this many bytes read from the TUN (TSO super-packets are 64 KiB)
 const GROUPS = 16; // GSO send groups per burst (a burst of TSO reads can fill more: they flush early)
-const GROUP_BYTES = 65536; // one GSO send: at most 64 segments and 64 KiB
-const GSO_MAX_SEGMENT = 1500 - 28; // one datagram per 1500-byte underlay packet (IPv4 + UDP headers)
+const RX_GROUPS = 8; // the RX thread sends only relay forwards
 
 let engine: PacketEngine | null = null;
 let stopping = false;
@@ -91,58 +91,22 @@ async function start(init: WorkerInit): Promise<void> {
   const arenaWords = new Uint32Array(arena.buffer);
   const vh = new VnetHeader();
 
-  // Encrypted datagrams are copied from the arena into send groups: consecutive datagrams to the
-  // same endpoint with the same size go out as one UDP_SEGMENT (GSO) send; groups leave with one
-  // sendmmsg per burst.
-  // Only the TX thread sends groups (the RX thread sends relayed and queued packets with sendTo).
-  const tx = new UdpIo(init.udpFd, { batch: role === "rx" ? 1 : GROUPS, bufSize: role === "rx" ? 8 : GROUP_BYTES, recv: false });
-  const groupSlot = Array.from({ length: GROUPS }, (_, i) => tx.sendSlot(i));
-  let gso = process.env.VINE_GSO !== "0";
-  let group = 0; // current group slot
-  let gLen = 0; // bytes in the current group
-  let gCount = 0; // datagrams in the current group
-  let gSeg = 0; // segment size of the current group
-  let gIp = 0;
-  let gPort = 0;
-  /** Queue the current group (if any) as one send and start the next one. */
-  const queueGroup = (): void => {
-    if (gCount === 0) return;
-    tx.queueSegmented(group, gLen, gIp, gPort, gCount > 1 ? gSeg : 0);
-    group++;
-    gCount = 0;
-    gLen = 0;
-  };
-  const closeGroup = (): void => {
-    queueGroup();
-    if (group === GROUPS) flushGroups();
-  };
+  // Datagrams leave in GSO send groups (src/dataplane/send-groups.ts): the TX thread's encrypted
+  // packets, and the RX thread's relay forwards. Each thread flushes its groups at the end of a burst.
+  const groups = new SendGroups(
+    init.udpFd,
+    role === "rx" ? RX_GROUPS : GROUPS,
+    memcpy,
+    (e) => emit({ ev: "error", message: `UDP GSO refused (errno ${e}); sending one datagram per packet` }),
+    process.env.VINE_GSO !== "0",
+  );
   const flushGroups = (): void => {
-    queueGroup();
-    if (tx.pending > 0) {
-      const errorsBefore = tx.sendErrors;
-      tx.flush();
-      // A kernel without UDP GSO refuses segmented sends: fall back to one datagram per send.
-      if (gso && tx.sendErrors > errorsBefore && (tx.lastSendErrno === 5 || tx.lastSendErrno === 22 || tx.lastSendErrno === 95)) {
-        gso = false;
-        emit({ ev: "error", message: `UDP GSO refused (errno ${tx.lastSendErrno}); sending one datagram per packet` });
-      }
-    }
-    group = 0;
+    groups.flush();
+    const lost = groups.takeLost();
+    if (lost > 0) node[NC.drop_udp_send]! += lost;
   };
-  const sendStaged = (off: number, len: number, ip: number, port: number): boolean => {
-    // Only datagrams that fit one underlay packet are segmented (the kernel refuses GSO segments
-    // larger than the path MTU); a larger one, e.g. relayed, goes alone and may be fragmented.
-    const segmentable = gso && len <= GSO_MAX_SEGMENT;
-    if (gCount > 0 && (!segmentable || ip !== gIp || port !== gPort || len > gSeg || gLen + len > GROUP_BYTES || gCount >= 64)) closeGroup();
-    if (gCount === 0) {
-      gIp = ip;
-      gPort = port;
-      gSeg = len;
-    }
-    memcpy(groupSlot[group]!, gLen, arena, off, len);
-    gLen += len;
-    gCount++;
-    if (len < gSeg || !segmentable) closeGroup(); // a shorter datagram can only be a group's last
+  const sendGrouped = (buf: Uint8Array, off: number, len: number, ip: number, port: number): boolean => {
+    groups.add(buf, off, len, ip, port);
     return true;
   };
 
@@ -174,14 +138,13 @@ async function start(init: WorkerInit): Promise<void> {
   // RX: received datagrams land in their own slots and are decrypted in place. With UDP_GRO
   // (VINE_UDP_GRO=0 turns it off) the kernel hands over runs of same-sized datagrams from one sender
   // in one slot (the peer's GSO sends arrive that way): fewer, larger receives. Only the receiving
-  // thread gets receive buffers; the TX thread uses this instance for sendTo alone.
-  const receives = role !== "tx";
-  const udpGro = receives && process.env.VINE_UDP_GRO !== "0";
+  // thread has receive buffers.
+  const udpGro = role !== "tx" && process.env.VINE_UDP_GRO !== "0";
   const rx = new UdpIo(init.udpFd, {
-    batch: receives ? (udpGro ? RX_GRO_SLOTS : BURST) : 1,
-    bufSize: receives ? (udpGro ? 65536 : 2048 + HEADROOM) : 8,
+    batch: role === "tx" ? 1 : udpGro ? RX_GRO_SLOTS : BURST,
+    bufSize: role === "tx" ? 8 : udpGro ? 65536 : 2048 + HEADROOM,
     gro: udpGro,
-    recv: receives,
+    recv: role !== "tx",
     send: false,
   });
 
@@ -189,7 +152,7 @@ async function start(init: WorkerInit): Promise<void> {
     views,
     aeads,
     {
-      sendUdp: (buf, off, len, ip, port) => (buf === arena ? sendStaged(off, len, ip, port) : rx.sendTo(buf, off, len, ip, port)),
+      sendUdp: sendGrouped,
       writeTun: tunWrite,
       emit,
     },
@@ -278,6 +241,7 @@ async function start(init: WorkerInit): Promise<void> {
           } else eng.fromUdp(rx.slot(i), 0, len, rx.srcIp[i]!, rx.srcPort[i]!);
         }
         gro?.flushAll();
+        flushGroups(); // relay forwards
         if (gro !== null && gro.merged > 0) {
           node[NC.gro_superpackets_out]! += gro.merged;
           node[NC.gro_segments_merged]! += gro.mergedSegments;
@@ -288,8 +252,9 @@ async function start(init: WorkerInit): Promise<void> {
     }
     if (n <= 0 || poller.readable(wakeIdx)) {
       if (poller.readable(wakeIdx)) drainEventFd(init.wakeFd);
-      // Let queued messages from the main thread in.
+      // Let queued messages from the main thread in (a "flush" command sends queued packets).
       await new Promise<void>((r) => setImmediate(r));
+      flushGroups();
     }
   }
   emit({ ev: "stopped" });
