@@ -12,7 +12,7 @@ import { LineMap } from "../config/lines.ts";
 import { openState, stateDirProblem, type StateStore } from "../state/db.ts";
 import { loadIdentity, type Identity } from "../identity/index.ts";
 import { networkPresharedKey } from "../identity/network-psk.ts";
-import { closeFd, openTun, setTunOffload, TUN_F_CSUM, TUN_F_TSO4, TUN_F_USO4 } from "../linux/tun.ts";
+import { closeFd, openTun, setTunOffload, TUN_F_CSUM, TUN_F_TSO4, TUN_F_USO4, TUN_F_USO6 } from "../linux/tun.ts";
 import { VNET_HDR_LEN } from "../dataplane/tso.ts";
 import { Rtnetlink } from "../linux/netlink.ts";
 import { openUdp, setIntOption, UdpIo } from "../linux/udp.ts";
@@ -83,8 +83,8 @@ export class Daemon {
   private dataplane: DataPlane | null = null;
   private nl: Rtnetlink | null = null;
   private tunFd = -1;
-  /** TUN offloads in use: "csum+tso4+uso4", "csum+tso4" (no UDP segmentation: kernel before 6.2), "none" (virtio header only: the kernel refused), "off" (VINE_OFFLOAD=0). */
-  tunOffload: "csum+tso4+uso4" | "csum+tso4" | "none" | "off" = "off";
+  /** TUN offloads in use: "csum+tso4+uso", "csum+tso4" (no UDP segmentation: kernel before 6.2), "none" (virtio header only: the kernel refused), "off" (VINE_OFFLOAD=0). */
+  tunOffload: "csum+tso4+uso" | "csum+tso4" | "none" | "off" = "off";
   private udpFd = -1;
   private udp!: UdpIo;
   private engine!: PacketEngine;
@@ -136,9 +136,11 @@ export class Daemon {
     // over TCP super-packets and partial checksums, and takes merged ones (src/dataplane/tso.ts, gro.ts).
     const vnetHdr = process.env.VINE_OFFLOAD !== "0";
     this.tunFd = openTun(config.tun.name, { vnetHdr }).fd;
-    // UDP segmentation (USO, Linux 6.2+) is asked for too, and dropped if the kernel refuses it.
+    // UDP segmentation (USO, Linux 6.2+) is asked for too, and dropped if the kernel refuses it. The
+    // kernel takes USO only for both IP versions at once (USO4 alone is refused with EINVAL); IPv6
+    // super-packets are dropped like any IPv6 packet.
     if (!vnetHdr) this.tunOffload = "off";
-    else if (setTunOffload(this.tunFd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_USO4, VNET_HDR_LEN)) this.tunOffload = "csum+tso4+uso4";
+    else if (setTunOffload(this.tunFd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_USO4 | TUN_F_USO6, VNET_HDR_LEN)) this.tunOffload = "csum+tso4+uso";
     else if (setTunOffload(this.tunFd, TUN_F_CSUM | TUN_F_TSO4, VNET_HDR_LEN)) this.tunOffload = "csum+tso4";
     else this.tunOffload = "none";
     this.nl.setLink(config.tun.name, { mtu: config.tun.mtu, txqueuelen: 2000 });
@@ -179,7 +181,7 @@ export class Daemon {
     this.dataplane = new DataPlane(this.views, (ev) => this.onWorkerEvent(ev));
     this.applyPolicy();
     this.syncPeers(config);
-    await this.dataplane.start({ tunFd: this.tunFd, udpFd: this.udpFd, mtu: config.tun.mtu, vnetHdr: this.tunOffload !== "off", uso: this.tunOffload === "csum+tso4+uso4" });
+    await this.dataplane.start({ tunFd: this.tunFd, udpFd: this.udpFd, mtu: config.tun.mtu, vnetHdr: this.tunOffload !== "off", uso: this.tunOffload === "csum+tso4+uso" });
     this.installRoutes();
 
     this.control = new ControlServer(this, config.node.stateDir);

@@ -39,7 +39,7 @@ export class TcpCoalescer {
   private readonly flows: Flow[] = [];
   private next = 0; // round-robin victim when every flow area is busy
 
-  /** Merge UDP datagrams too (the TUN accepted TUN_F_USO4, so it takes GSO_UDP_L4 writes). */
+  /** Merge UDP datagrams too (the TUN accepted TUN_F_USO4|USO6, so it takes GSO_UDP_L4 writes). */
   udp = false;
 
   constructor(

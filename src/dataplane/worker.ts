@@ -29,7 +29,7 @@ export interface WorkerInit {
   aead?: "libcrypto" | "noble";
   /** The TUN was opened with IFF_VNET_HDR: reads and writes carry a virtio_net_hdr (offloads). */
   vnetHdr?: boolean;
-  /** The TUN accepted TUN_F_USO4: UDP super-packets may be read, and merged UDP may be written. */
+  /** The TUN accepted TUN_F_USO4|USO6: UDP super-packets may be read, and merged UDP may be written. */
   uso?: boolean;
 }
 
@@ -206,12 +206,14 @@ async function start(init: WorkerInit): Promise<void> {
           continue;
         }
         eng.fromTun(arena, READ_AT, n);
+      } else if (arena[READ_AT]! >> 4 !== 4) {
+        node[NC.drop_not_ipv4]!++; // an IPv6 UDP super-packet (USO covers both versions)
       } else if (vh.gsoType === VNET_GSO_TCPV4 || vh.gsoType === VNET_GSO_UDP_L4) {
         const split = vh.gsoType === VNET_GSO_TCPV4 ? splitTcp4 : splitUdp4;
         if (split(arena, READ_AT, n, vh, SEG_AT, arenaWords, emitSegment) < 0) node[NC.drop_malformed]!++;
         else node[NC.tso_superpackets_in]!++;
       } else {
-        node[NC.drop_not_ipv4]!++; // TSO6 and USO are not enabled: nothing else should arrive
+        node[NC.drop_not_ipv4]!++; // TSO6 is not enabled: nothing else should arrive
       }
     }
   };
