@@ -12,6 +12,7 @@ import {
   encodeProbeReply,
   encodeRegister,
   encodeRelayRefused,
+  relayRefusedReasonName,
   type ControlMessage,
 } from "../mesh/messages.ts";
 import { signClaim, verifyClaim } from "../mesh/claims.ts";
@@ -188,7 +189,12 @@ export class Mesh {
   onRelayRefused(from: number, dest: Uint8Array, reason: number): void {
     const peer = this.d.peers.get(from);
     if (!peer) return;
-    this.d.log.rateLimited(`relay-refused-${from}`, "relay request refused", { from: peer.name, reason });
+    const to = this.d.peers.byX25519(dest);
+    this.d.log.rateLimited(`relay-refused-${from}-${reason}`, "relay request refused", {
+      from: peer.name,
+      to: to ? to.name : `unknown key ${Buffer.from(dest).toString("base64")}`,
+      reason: relayRefusedReasonName(reason),
+    });
     this.d.sendPayload(peer, encodeRelayRefused(dest, reason));
   }
 
@@ -267,8 +273,14 @@ export class Mesh {
         return;
       }
       case "relay_refused": {
-        this.d.counters.inc("relay_refused_received", peer.id);
-        this.d.log.rateLimited(`relay-refused-in-${peer.index}`, "relay refused our packet", { relay: peer.name, reason: msg.reason });
+        // Counted against the peer we could not reach (the relay's own scope when the key is not one of ours).
+        const dest = this.d.peers.byX25519(msg.peer);
+        this.d.counters.inc("relay_refused_received", dest ? dest.id : peer.id);
+        this.d.log.rateLimited(`relay-refused-in-${peer.index}-${dest?.index ?? -1}-${msg.reason}`, "relay refused our packet", {
+          relay: peer.name,
+          to: dest ? dest.name : `unknown key ${Buffer.from(msg.peer).toString("base64")}`,
+          reason: relayRefusedReasonName(msg.reason),
+        });
         return;
       }
       default:
