@@ -61,6 +61,7 @@ import {
   type WorkerCommand,
   type WorkerEvent,
 } from "./tables.ts";
+import { monoNow } from "../clock.ts";
 
 /** WireGuard transport header: type(1) reserved(3) receiver(4) counter(8). */
 export const TRANSPORT_HEADER = 16;
@@ -112,7 +113,7 @@ export class PacketEngine {
   private readonly replay: ReplayWindow[] = [];
   private readonly seenGeneration = new Int32Array(MAX_KEYPAIRS).fill(-1);
   private readonly queues: (PendingQueue | undefined)[] = [];
-  private now = Date.now();
+  private now = monoNow(); // monotonic (src/clock.ts): last-rx/last-tx times the control plane compares
 
   constructor(
     views: TableViews,
@@ -136,7 +137,7 @@ export class PacketEngine {
 
   /** Refresh the clock once per batch rather than per packet. */
   tick(): void {
-    this.now = Date.now();
+    this.now = monoNow();
   }
 
   command(cmd: WorkerCommand): void {
