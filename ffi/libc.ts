@@ -39,6 +39,7 @@ const lib = dlopen("libc.so.6", {
   __errno_location: { args: [], returns: ptr },
   strerror: { args: [i32], returns: cstring },
   getpid: { args: [], returns: i32 },
+  clock_gettime: { args: [i32, ptr], returns: i32 },
   if_nametoindex: { args: [cstring], returns: u32 },
 });
 

@@ -31,3 +31,27 @@ export function tai64nCompare(a: Uint8Array, b: Uint8Array): number {
   }
   return 0;
 }
+
+/**
+ * The first timestamp after `ts` that tai64n() can produce (nanoseconds stay a multiple of 2^24):
+ * what an initiator sends when its clock reads earlier than the last timestamp it sent.
+ */
+export function tai64nAfter(ts: Uint8Array, out: Uint8Array = new Uint8Array(TAI64N_SIZE)): Uint8Array {
+  const src = new DataView(ts.buffer, ts.byteOffset, TAI64N_SIZE);
+  let seconds = src.getBigUint64(0);
+  let nanos = ((src.getUint32(8) & ~WHITEN_MASK) >>> 0) + WHITEN_MASK + 1;
+  if (nanos >= 1_000_000_000) {
+    seconds += 1n;
+    nanos = 0;
+  }
+  const dv = new DataView(out.buffer, out.byteOffset, TAI64N_SIZE);
+  dv.setBigUint64(0, seconds);
+  dv.setUint32(8, nanos);
+  return out;
+}
+
+/** Unix milliseconds of a TAI64N timestamp (the inverse of tai64n(), to its 2^24 ns resolution). */
+export function tai64nToMs(ts: Uint8Array): number {
+  const dv = new DataView(ts.buffer, ts.byteOffset, TAI64N_SIZE);
+  return Number(dv.getBigUint64(0) - BASE) * 1000 + Math.floor(dv.getUint32(8) / 1_000_000);
+}

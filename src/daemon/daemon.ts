@@ -55,6 +55,8 @@ import { buildViews, type DaemonViews } from "./views.ts";
 import { writeSnapshot } from "./snapshot.ts";
 import { resolveHost } from "./resolve.ts";
 import { checkPidfile, removePidfile, writePidfile } from "./pidfile.ts";
+import { monoNow } from "../clock.ts";
+import { InitiationTimestamps } from "../wg/initiation-timestamps.ts";
 
 export type Phase = "starting" | "running" | "reloading" | "stopping" | "stopped";
 
@@ -68,7 +70,10 @@ export const RELAY_ROUTE_MTU = 1360;
 
 export class Daemon {
   phase: Phase = "starting";
+  /** Wall-clock start, shown and stored as a date. */
   readonly startedAt = Date.now();
+  /** Monotonic start (src/clock.ts), for uptime and the start-up busy period. */
+  readonly startedMono = monoNow();
   config!: VineConfig;
   store!: StateStore;
   identity!: Identity;
@@ -164,7 +169,12 @@ export class Daemon {
       this.views,
       this.peers,
       { privateKey: id.x25519Private, publicKey: id.x25519Public },
-      { psk: networkPresharedKey(config.node.networkId), underLoadPerSecond: 200, suites: this.suites() },
+      {
+        psk: networkPresharedKey(config.node.networkId),
+        underLoadPerSecond: 200,
+        suites: this.suites(),
+        timestamps: new InitiationTimestamps(this.persistence.initiationTimestamps),
+      },
       {
         sendToPeer: (peer, msg) => this.sendMessage(peer, msg, null),
         sendToOrigin: (peer, origin, msg) => this.sendMessage(peer, msg, origin),
@@ -187,7 +197,7 @@ export class Daemon {
     this.control = new ControlServer(this, config.node.stateDir);
     await this.control.listen();
 
-    this.mesh.start(Date.now());
+    this.mesh.start(monoNow());
     this.scheduleTick();
     this.persistTimer = setInterval(() => this.persist(), 1000);
     this.phase = "running";
@@ -393,7 +403,7 @@ export class Daemon {
   // ------------------------------------------------------------------ events and timers
 
   private onWorkerEvent(ev: WorkerEvent): void {
-    const now = Date.now();
+    const now = monoNow();
     switch (ev.ev) {
       case "handshake": {
         const origin: Origin = { ip: ev.ip, port: ev.port, via: ev.via };
@@ -441,12 +451,12 @@ export class Daemon {
     // Data and handshakes only: the idle path probes' own replies (control messages) must not keep
     // an idle node on the fast tick.
     const activity = v.nodeCounter("rx_packets") + v.nodeCounter("tx_packets") + v.nodeCounter("handshake_messages_in");
-    const now = Date.now();
+    const now = monoNow();
     if (activity !== this.lastActivity) {
       this.lastActivity = activity;
       this.lastActiveAt = now;
     }
-    const busy = now - this.lastActiveAt < 3000 || now - this.startedAt < 10_000;
+    const busy = now - this.lastActiveAt < 3000 || now - this.startedMono < 10_000;
     this.timer = setTimeout(() => {
       this.tick();
       this.scheduleTick();
@@ -471,7 +481,7 @@ export class Daemon {
   }
 
   private tick(): void {
-    const now = Date.now();
+    const now = monoNow();
     if (process.env.VINE_WORKERS !== "1") this.checkWorkers(now);
     try {
       this.mesh.tick(now);
@@ -552,7 +562,7 @@ export class Daemon {
     this.applyPolicy();
     const diff = this.syncPeers(config);
     this.installRoutes();
-    this.mesh.onReload(Date.now());
+    this.mesh.onReload(monoNow());
     this.persistence.event("config_reloaded", null, null, null, diff);
     this.log.info("config reloaded", diff);
     return { ok: true, ...diff };

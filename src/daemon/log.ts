@@ -1,6 +1,8 @@
 // Daemon log: one line per event on stderr, as text or JSON (`--log-format json`).
 // Secrets never reach this module: callers pass peer ids, names and addresses only.
 
+import { monoNow } from "../clock.ts";
+
 export type LogFormat = "text" | "json";
 
 export class Log {
@@ -25,7 +27,7 @@ export class Log {
 
   /** At most one line per key every 10 s, so a flood of bad packets cannot flood the log. */
   rateLimited(key: string, msg: string, fields: Record<string, unknown> = {}): void {
-    const now = Date.now();
+    const now = monoNow();
     if (now - (this.lastRateLimited.get(key) ?? 0) < 10_000) return;
     this.lastRateLimited.set(key, now);
     this.emit("warn", msg, fields);

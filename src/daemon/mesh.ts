@@ -12,6 +12,7 @@ import {
   encodeProbeReply,
   encodeRegister,
   encodeRelayRefused,
+  relayRefusedReasonName,
   type ControlMessage,
 } from "../mesh/messages.ts";
 import { signClaim, verifyClaim } from "../mesh/claims.ts";
@@ -32,6 +33,7 @@ import {
 import type { Daemon } from "./daemon.ts";
 import type { Endpoint, PeerRecord } from "./peer-set.ts";
 import { fmtOrigin, type Origin } from "./sessions.ts";
+import { monoNow } from "../clock.ts";
 
 const REGISTER_EVERY_MS = 15_000;
 const BOOTSTRAP_KEEPALIVE_MS = 15_000; // keeps NAT mappings towards bootstrap/relay peers open
@@ -68,7 +70,7 @@ export class Mesh {
   }
 
   private get now(): number {
-    return Date.now();
+    return monoNow();
   }
 
   start(now: number): void {
@@ -188,7 +190,12 @@ export class Mesh {
   onRelayRefused(from: number, dest: Uint8Array, reason: number): void {
     const peer = this.d.peers.get(from);
     if (!peer) return;
-    this.d.log.rateLimited(`relay-refused-${from}`, "relay request refused", { from: peer.name, reason });
+    const to = this.d.peers.byX25519(dest);
+    this.d.log.rateLimited(`relay-refused-${from}-${reason}`, "relay request refused", {
+      from: peer.name,
+      to: to ? to.name : `unknown key ${Buffer.from(dest).toString("base64")}`,
+      reason: relayRefusedReasonName(reason),
+    });
     this.d.sendPayload(peer, encodeRelayRefused(dest, reason));
   }
 
@@ -207,7 +214,7 @@ export class Mesh {
       case "claim": {
         const r = verifyClaim(msg.bytes, {
           networkId: this.d.config.node.networkId,
-          nowMs: now,
+          nowMs: Date.now(), // claims carry wall-clock time; `now` is the monotonic timer clock
           lookup: (pub) => {
             const p = this.d.peers.all().find((x) => x.ed25519 && Buffer.compare(Buffer.from(x.ed25519), Buffer.from(pub)) === 0);
             return p ? { prefix: p.prefix } : null;
@@ -267,8 +274,14 @@ export class Mesh {
         return;
       }
       case "relay_refused": {
-        this.d.counters.inc("relay_refused_received", peer.id);
-        this.d.log.rateLimited(`relay-refused-in-${peer.index}`, "relay refused our packet", { relay: peer.name, reason: msg.reason });
+        // Counted against the peer we could not reach (the relay's own scope when the key is not one of ours).
+        const dest = this.d.peers.byX25519(msg.peer);
+        this.d.counters.inc("relay_refused_received", dest ? dest.id : peer.id);
+        this.d.log.rateLimited(`relay-refused-in-${peer.index}-${dest?.index ?? -1}-${msg.reason}`, "relay refused our packet", {
+          relay: peer.name,
+          to: dest ? dest.name : `unknown key ${Buffer.from(msg.peer).toString("base64")}`,
+          reason: relayRefusedReasonName(msg.reason),
+        });
         return;
       }
       default:
@@ -412,7 +425,7 @@ export class Mesh {
 
   private sendClaim(peer: PeerRecord): void {
     const id = this.d.identity;
-    const claim = signClaim(id.seed, id.publicKey, this.d.config.node.networkId, this.d.config.tun.prefix, this.now);
+    const claim = signClaim(id.seed, id.publicKey, this.d.config.node.networkId, this.d.config.tun.prefix, Date.now());
     this.d.sendPayload(peer, encodeClaim(claim));
   }
 
@@ -442,7 +455,7 @@ export class Mesh {
     const replies: { seq: number; rtt_ms: number | null; path: string; via: string | null }[] = [];
     for (let seq = 1; seq <= Math.max(1, Math.min(count, 1000)); seq++) {
       if (!this.d.sessions.hasSession(peer)) {
-        this.d.sessions.want(peer, Date.now());
+        this.d.sessions.want(peer, monoNow());
         await waitUntil(() => this.d.sessions.hasSession(peer), timeoutMs);
       }
       const view = this.pathOf(peer);
@@ -459,7 +472,7 @@ export class Mesh {
           resolve(performance.now() - sentAt);
         });
       });
-      const sent = this.d.sendPayload(peer, encodeProbe(probeId, Date.now()));
+      const sent = this.d.sendPayload(peer, encodeProbe(probeId, monoNow()));
       const rtt = sent ? await got : null;
       if (!sent) this.pingWaiters.delete(probeId);
       replies.push({ seq, rtt_ms: rtt === null ? null : Math.round(rtt * 1000) / 1000, path: view.cls, via: view.cls === "relay" ? view.via : null });
@@ -495,8 +508,8 @@ function prefixHas(p: { addr: number; len: number }, ip: number): boolean {
 }
 
 async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
+  const end = monoNow() + timeoutMs;
+  while (monoNow() < end) {
     if (cond()) return true;
     await Bun.sleep(20);
   }

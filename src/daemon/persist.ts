@@ -13,6 +13,8 @@ import type { PeerRecord } from "./peer-set.ts";
 import type { Log } from "./log.ts";
 import type { SnapshotDocument, SnapshotFile } from "./snapshot.ts";
 import { NC } from "../dataplane/tables.ts";
+import { monoNow } from "../clock.ts";
+import type { TimestampStore } from "../wg/initiation-timestamps.ts";
 
 interface QueuedEvent {
   at: number;
@@ -91,6 +93,36 @@ export class Persistence {
     }
     return out;
   }
+
+  // ------------------------------------------------------------------ handshake initiation timestamps
+
+  /**
+   * The last initiation timestamp per peer, read once per peer and written at once (not with the
+   * batch): it must be on disk before a crash can make the next run forget it. A failed write is
+   * reported and retried with the next flush; the daemon keeps the value in memory meanwhile.
+   */
+  readonly initiationTimestamps: TimestampStore = {
+    load: (peerKey) => {
+      const row = this.db
+        .select({ ts: schema.initiationTimestamps.tai64n })
+        .from(schema.initiationTimestamps)
+        .where(eq(schema.initiationTimestamps.peerKey, Buffer.from(peerKey).toString("base64")))
+        .get();
+      return row ? new Uint8Array(row.ts) : null;
+    },
+    save: (peerKey, timestamp) => {
+      const key = Buffer.from(peerKey).toString("base64");
+      const value = Buffer.from(timestamp);
+      this.guard(`initiation-timestamp:${key}`, () => {
+        const now = Date.now();
+        this.db
+          .insert(schema.initiationTimestamps)
+          .values({ peerKey: key, tai64n: value, updatedAt: now })
+          .onConflictDoUpdate({ target: schema.initiationTimestamps.peerKey, set: { tai64n: value, updatedAt: now } })
+          .run();
+      });
+    },
+  };
 
   // ------------------------------------------------------------------ daemon bookkeeping (key/value)
 
@@ -236,9 +268,10 @@ export class Persistence {
     }
     const fingerprint = `${traffic}:${d.phase}:${this.queue.length}`;
     this.wroteLastFlush = false;
-    if (!force && fingerprint === this.lastFingerprint && this.queue.length === 0 && this.pending.size === 0 && now - this.lastFlushAt < IDLE_FLUSH_MS) return;
+    const mono = monoNow();
+    if (!force && fingerprint === this.lastFingerprint && this.queue.length === 0 && this.pending.size === 0 && mono - this.lastFlushAt < IDLE_FLUSH_MS) return;
     this.lastFingerprint = fingerprint;
-    this.lastFlushAt = now;
+    this.lastFlushAt = mono;
     const views = d.viewsNow();
     const counters = d.counters.snapshot();
     const events = this.queue.splice(0);

@@ -2,6 +2,7 @@
 // load, keypair lifetimes, rekeying and keepalives. Transport data itself never comes here: the
 // data-plane worker encrypts and decrypts it with the keys this module publishes.
 
+import { InitiationTimestamps } from "../wg/initiation-timestamps.ts";
 import { SUITES, type Suite } from "../crypto/aead.ts";
 import { Handshaker, type InitiatorPending, type SessionKeys } from "../wg/handshake.ts";
 import { CookieChecker, CookieJar } from "../wg/cookie.ts";
@@ -86,7 +87,7 @@ interface PeerSessionState {
   superseded: Pending[]; // older initiations of the same attempt, oldest first, still answerable
   firstAttemptAt: number; // 0 when not trying
   lastTimestamp: Uint8Array | null; // newest accepted TAI64N from this peer (replay protection)
-  lastHandshakeAt: number; // wall ms, 0 never
+  lastHandshakeAt: number; // monotonic ms (src/clock.ts), 0 never
   lastInitiationSentAt: number;
   lastInitiationReceivedAt: number; // an initiation from the peer was accepted (wall ms, 0 never)
   keypairs: Map<number, { createdAt: number; initiator: boolean }>;
@@ -101,10 +102,13 @@ export interface SessionOptions {
   underLoadPerSecond: number;
   /** Transport suites beyond WireGuard's offered to (and accepted from) other vine hosts: offer bits. */
   suites: number;
+  /** The TAI64N timestamps initiations carry (durable in the daemon); default: in memory only. */
+  timestamps?: InitiationTimestamps;
 }
 
 export class SessionManager {
   private readonly hs: Handshaker;
+  private readonly timestamps: InitiationTimestamps;
   private readonly cookies: CookieChecker;
   private readonly slots: SlotAllocator;
   private readonly state = new Map<number, PeerSessionState>();
@@ -122,6 +126,7 @@ export class SessionManager {
     private readonly log: Log,
   ) {
     this.hs = new Handshaker(local, { accept: opts.suites });
+    this.timestamps = opts.timestamps ?? new InitiationTimestamps();
     this.cookies = new CookieChecker(local.publicKey);
     this.slots = new SlotAllocator(v);
   }
@@ -203,7 +208,17 @@ export class SessionManager {
     }
     // Stock WireGuard peers get exactly WireGuard: no suite offer.
     const offer = peer.wireguardOnly ? 0 : this.opts.suites;
-    const { message, pending } = this.hs.createInitiation(peer.x25519, this.opts.psk, r.localIndex, s.jar.cookie(now), offer);
+    const ts = this.timestamps.next(peer.x25519);
+    if (ts.behindMs > 0) {
+      // The wall clock reads earlier than an initiation already sent to this peer (it was set back,
+      // perhaps before a restart): send the next timestamp after that one, which the peer accepts.
+      this.counters.inc("handshake_timestamp_clock_behind", peer.id);
+      this.log.rateLimited(`clock-behind-${peer.index}`, "wall clock is behind the last handshake timestamp sent to this peer: sending the next one after it", {
+        peer: peer.name,
+        behind_s: Math.round(ts.behindMs / 1000),
+      });
+    }
+    const { message, pending } = this.hs.createInitiation(peer.x25519, this.opts.psk, r.localIndex, s.jar.cookie(now), offer, ts.timestamp);
     const p: Pending = { pending, message, slot: r.slot, localIndex: r.localIndex, sentAt: now };
     s.pending = p;
     s.lastInitiationSentAt = now;

@@ -8,6 +8,7 @@ import { PC_LAST_RX_MS, PC_RX_BYTES, PC_RX_PACKETS, PC_STRIDE, PC_TX_BYTES, PC_T
 import { NODE_SCOPE, type CounterMap } from "./counters.ts";
 import type { Daemon } from "./daemon.ts";
 import { fmtEp } from "./mesh.ts";
+import { monoNow, wallOf } from "../clock.ts";
 
 export type PathClass = "direct" | "signaling_then_direct" | "relay" | "none";
 
@@ -115,7 +116,7 @@ export function buildViews(d: Daemon): DaemonViews {
       via,
       rtt_ms: pv.rttMs === null ? null : Math.round(pv.rttMs * 100) / 100,
       cipher: live ? d.sessions.cipherOf(p) : null,
-      last_handshake: iso(lastHs),
+      last_handshake: iso(wallOf(lastHs)),
       rx_bytes: v.peerCounters[c + PC_RX_BYTES]! + d.counters.baseline(p.id, "rx_bytes"),
       tx_bytes: v.peerCounters[c + PC_TX_BYTES]! + d.counters.baseline(p.id, "tx_bytes"),
       rx_packets: v.peerCounters[c + PC_RX_PACKETS]! + d.counters.baseline(p.id, "rx_packets"),
@@ -131,8 +132,8 @@ export function buildViews(d: Daemon): DaemonViews {
       static_endpoint: p.staticEndpointText,
       path: cls,
       session: live,
-      last_handshake: iso(lastHs),
-      last_seen: iso(v.peerCounters[c + PC_LAST_RX_MS]! || null),
+      last_handshake: iso(wallOf(lastHs)),
+      last_seen: iso(wallOf(v.peerCounters[c + PC_LAST_RX_MS]!)),
     });
   }
   const routes: RouteView[] = [
@@ -160,7 +161,7 @@ export function buildViews(d: Daemon): DaemonViews {
       phase: d.phase,
       pid: process.pid,
       started_at: iso(d.startedAt),
-      uptime_s: Math.round((Date.now() - d.startedAt) / 1000),
+      uptime_s: Math.round((monoNow() - d.startedMono) / 1000),
     },
     peers: { total: d.peers.size, with_session: withSession },
     paths,

@@ -61,6 +61,7 @@ import {
   type WorkerCommand,
   type WorkerEvent,
 } from "./tables.ts";
+import { monoNow } from "../clock.ts";
 
 /** WireGuard transport header: type(1) reserved(3) receiver(4) counter(8). */
 export const TRANSPORT_HEADER = 16;
@@ -114,7 +115,7 @@ export class PacketEngine {
   private readonly seenGeneration = new Int32Array(MAX_KEYPAIRS).fill(-1);
   private readonly queues: (PendingQueue | undefined)[] = [];
   private readonly keyCache = new Int32Array(KEY_CACHE_MASK + 1).fill(-1);
-  private now = Date.now();
+  private now = monoNow(); // monotonic (src/clock.ts): last-rx/last-tx times the control plane compares
 
   constructor(
     views: TableViews,
@@ -138,7 +139,7 @@ export class PacketEngine {
 
   /** Refresh the clock once per batch rather than per packet. */
   tick(): void {
-    this.now = Date.now();
+    this.now = monoNow();
   }
 
   command(cmd: WorkerCommand): void {

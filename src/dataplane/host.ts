@@ -7,6 +7,7 @@ import { createEventFd, signalEventFd } from "../linux/poll.ts";
 import { closeFd } from "../linux/tun.ts";
 import { commandTarget, type TableViews, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 import type { WorkerInit } from "./worker.ts";
+import { monoNow } from "../clock.ts";
 
 /**
  * Where the worker's code is. In the compiled binary every entry point sits under /$bunfs/root/ at
@@ -93,10 +94,10 @@ export class DataPlane {
 
   private wake(t: Thread): void {
     signalEventFd(t.wakeFd);
-    t.resignalUntil = Date.now() + RESIGNAL_FOR_MS;
+    t.resignalUntil = monoNow() + RESIGNAL_FOR_MS;
     if (this.resignalTimer) return;
     this.resignalTimer = setInterval(() => {
-      const now = Date.now();
+      const now = monoNow();
       let any = false;
       for (const x of this.threads) {
         if (!x.worker || x.resignalUntil <= now) continue;

@@ -45,6 +45,22 @@ export const RELAY_REFUSED_REASON = {
   DESTINATION_UNREACHABLE: 4,
 } as const;
 
+/** The name logs use for a RELAY_REFUSED reason ("reason_<n>" for one this version does not know). */
+export function relayRefusedReasonName(reason: number): string {
+  switch (reason) {
+    case RELAY_REFUSED_REASON.NOT_ADMITTED:
+      return "not_admitted";
+    case RELAY_REFUSED_REASON.DESTINATION_UNKNOWN:
+      return "destination_not_admitted";
+    case RELAY_REFUSED_REASON.SERVICE_OFF:
+      return "relay_service_off";
+    case RELAY_REFUSED_REASON.DESTINATION_UNREACHABLE:
+      return "destination_has_no_session";
+    default:
+      return `reason_${reason}`;
+  }
+}
+
 // ---- CLAIM body layout (everything after the type byte). Signed by claims.ts.
 export const CLAIM_VERSION = 1;
 export const CLAIM_OFF_VERSION = 0;

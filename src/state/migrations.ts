@@ -3,6 +3,7 @@
 
 import m0000 from "../../migrations/0000_initial.sql" with { type: "text" };
 import m0001 from "../../migrations/0001_session_cipher.sql" with { type: "text" };
+import m0002 from "../../migrations/0002_initiation_timestamps.sql" with { type: "text" };
 
 export interface Migration {
   id: string;
@@ -12,4 +13,5 @@ export interface Migration {
 export const MIGRATIONS: Migration[] = [
   { id: "0000_initial", sql: m0000 },
   { id: "0001_session_cipher", sql: m0001 },
+  { id: "0002_initiation_timestamps", sql: m0002 },
 ];

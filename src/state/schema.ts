@@ -88,6 +88,13 @@ export const events = sqliteTable("events", {
   detail: text("detail"),
 });
 
+/** The TAI64N timestamp of the last handshake initiation sent to each peer (src/wg/initiation-timestamps.ts). */
+export const initiationTimestamps = sqliteTable("initiation_timestamps", {
+  peerKey: text("peer_key").primaryKey(), // X25519 public key, base64
+  tai64n: blob("tai64n", { mode: "buffer" }).notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
 /** Daemon bookkeeping (key/value): last start, phase, what is installed in the kernel. */
 export const daemon = sqliteTable("daemon", {
   key: text("key").primaryKey(),

@@ -160,7 +160,15 @@ export class Handshaker {
    * Initiator: message 1 to `peerPublic`. Throws only for a peer key that is low order (a
    * configuration error, not an attack: the key comes from our own config).
    */
-  createInitiation(peerPublic: Uint8Array, psk: Uint8Array, localIndex: number, cookie?: Uint8Array | null, offer = 0): { message: Uint8Array; pending: InitiatorPending } {
+  createInitiation(
+    peerPublic: Uint8Array,
+    psk: Uint8Array,
+    localIndex: number,
+    cookie?: Uint8Array | null,
+    offer = 0,
+    /** The TAI64N timestamp to send (see InitiationTimestamps); default: the clock now. */
+    timestamp?: Uint8Array,
+  ): { message: Uint8Array; pending: InitiatorPending } {
     void psk; // IKpsk2 mixes the PSK in only at message 2; kept in the signature for symmetry
     let c = INITIAL_CHAIN_KEY;
     let h = hash(initialHashFor(offer), peerPublic);
@@ -175,7 +183,7 @@ export class Handshaker {
     const encryptedStatic = this.aead.sealAd(k, 0, this.local.publicKey, h);
     h = hash(h, encryptedStatic);
     [c, k] = kdf2(c, ss);
-    const encryptedTimestamp = this.aead.sealAd(k, 0, tai64n(this.hooks.now ? this.hooks.now() : Date.now()), h);
+    const encryptedTimestamp = this.aead.sealAd(k, 0, timestamp ?? tai64n(this.hooks.now ? this.hooks.now() : Date.now()), h);
     h = hash(h, encryptedTimestamp);
     const msg = encodeInitiation({ suites: offer, sender: localIndex >>> 0, ephemeral: e.publicKey, encryptedStatic, encryptedTimestamp });
     writeMacs(msg, mac1Key(peerPublic), cookie ?? null);

@@ -1,7 +1,7 @@
 // TAI64N as wireguard-go writes it: seconds + 2^62 + 10 big endian, nanoseconds whitened to 2^24.
 
 import { expect, test } from "bun:test";
-import { tai64n, tai64nCompare, tai64nNow } from "../../src/crypto/tai64n.ts";
+import { tai64n, tai64nAfter, tai64nCompare, tai64nNow, tai64nToMs } from "../../src/crypto/tai64n.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
@@ -68,4 +68,17 @@ test("the comparator is the numeric order: antisymmetric, across second and byte
       if (Math.floor(x / 1000) !== Math.floor(y / 1000)) expect(Math.sign(c)).toBe(Math.sign(x - y));
     }
   }
+});
+
+test("tai64nAfter: one whitening step later, carrying into the seconds", () => {
+  const t = tai64n(1_700_000_000_123);
+  const next = tai64nAfter(t);
+  expect(tai64nCompare(next, t)).toBeGreaterThan(0);
+  expect(hex(next)).toBe("400000006553f10a08000000");
+  // The last whitened step of a second (59 × 2^24 ns) moves to the next second, nanoseconds 0.
+  const last = tai64n(1_700_000_000_999);
+  expect(new DataView(last.buffer).getUint32(8)).toBe(59 * 2 ** 24);
+  expect(hex(tai64nAfter(last))).toBe("400000006553f10b00000000");
+  expect(tai64nToMs(t)).toBe(1_700_000_000_117); // 0x07000000 ns = 117.44 ms
+  expect(tai64nToMs(tai64n(1_700_000_000_000))).toBe(1_700_000_000_000);
 });

@@ -9,6 +9,7 @@ import {
   CTRL,
   controlTypeName,
   decodeControl,
+  relayRefusedReasonName,
   encodeClaim,
   encodeClaimInto,
   encodeEndpoints,
@@ -500,6 +501,11 @@ describe("rejections, field by field", () => {
       if (r >= 1 && r <= 4) expect(decodeControl(m)).toEqual({ type: "relay_refused", peer: KEY, reason: r });
       else expect(decodeControl(m)).toBeNull();
     }
+  });
+
+  test("RELAY_REFUSED reasons have the names the logs print", () => {
+    expect([1, 2, 3, 4].map(relayRefusedReasonName)).toEqual(["not_admitted", "destination_not_admitted", "relay_service_off", "destination_has_no_session"]);
+    expect(relayRefusedReasonName(9)).toBe("reason_9");
   });
 
   test("encoders refuse misuse with RangeError", () => {

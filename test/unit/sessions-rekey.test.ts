@@ -6,8 +6,12 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { setSystemTime } from "bun:test";
 import { rekeyTimeout, REJECT_AFTER_TIME, REKEY_AFTER_TIME, scaled } from "../../src/wg/constants.ts";
 import { pingRun, runsOf, simPair, warmUp } from "./sessions-sim.ts";
+import { setMonoClockForTests } from "../../src/clock.ts";
 
-afterAll(() => setSystemTime());
+afterAll(() => {
+  setSystemTime();
+  setMonoClockForTests(null);
+});
 
 const ROTATIONS = 4;
 const duration = scaled(REKEY_AFTER_TIME) * ROTATIONS + scaled(REJECT_AFTER_TIME);

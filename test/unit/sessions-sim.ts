@@ -5,6 +5,7 @@
 // thread takes to get to a handshake message (a loaded machine). Used by the sessions-*.test.ts files.
 
 import { setSystemTime } from "bun:test";
+import { setMonoClockForTests } from "../../src/clock.ts";
 import { createAeads, OFFER_AES_GCM } from "../../src/crypto/aead.ts";
 import { generateX25519KeyPair } from "../../src/crypto/x25519.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "../../src/dataplane/engine.ts";
@@ -270,6 +271,8 @@ export class SimHost {
 export function simPair(delays: Delays): { clock: Clock; a: SimHost; b: SimHost } {
   const clock = new Clock();
   setSystemTime(new Date(clock.now));
+  // The engines' monotonic clock (last-rx/last-tx times) follows the simulated one too.
+  setMonoClockForTests(() => clock.now);
   const a = new SimHost(clock, "a", 0xc6120801, 0x0a2a0001, delays);
   const b = new SimHost(clock, "b", 0xc6120802, 0x0a2a0101, delays);
   a.connect(b);

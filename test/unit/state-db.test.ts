@@ -17,7 +17,7 @@ let n = 0;
 const fresh = () => join(root, `s${n++}`);
 
 const DRIZZLE_TABLES: SQLiteTable[] = (Object.values(schema) as unknown[]).filter((v): v is SQLiteTable => v instanceof SQLiteTable);
-const EXPECTED_TABLES = ["counters", "daemon", "events", "identity", "peers", "routes", "schema_migrations", "sessions", "snapshots"];
+const EXPECTED_TABLES = ["counters", "daemon", "events", "identity", "initiation_timestamps", "peers", "routes", "schema_migrations", "sessions", "snapshots"];
 
 function userTables(store: ReturnType<typeof openState>): string[] {
   return (store.sqlite.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
