@@ -168,6 +168,8 @@ async function start(init: WorkerInit): Promise<void> {
   const udpIdx = role !== "tx" ? fds.push(init.udpFd) - 1 : -1;
   const wakeIdx = fds.push(init.wakeFd) - 1;
   const poller = new Poller(fds);
+  // Setup garbage (module loading, engine construction) goes now, not at the first GC under traffic.
+  Bun.gc(true);
   Atomics.store(views.misc, WORKER_READY, 1);
   emit({ ev: "ready" });
 
