@@ -44,7 +44,8 @@ demo: system-deps build
 bench: build
 	bash bench/run.sh
 
-# Long run of two daemons under iperf3 + ping (test/soak): SOAK_SECONDS (default 300). Not in `make test`.
+# test/soak: the scale test (SCALE_HOSTS daemons, default 20, full mesh) and the soak test (three daemons
+# under iperf3 + ping, direct and relayed, SOAK_SECONDS, default 600). Not in `make test`.
 soak: build
 	bash test/run.sh soak
 

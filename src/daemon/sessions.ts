@@ -6,6 +6,7 @@ import { InitiationTimestamps } from "../wg/initiation-timestamps.ts";
 import { SUITES, type Suite } from "../crypto/aead.ts";
 import { Handshaker, type InitiatorPending, type SessionKeys } from "../wg/handshake.ts";
 import { CookieChecker, CookieJar } from "../wg/cookie.ts";
+import { RecentInitiations } from "../wg/recent-initiations.ts";
 import { tai64nCompare } from "../wg/tai64n.ts";
 import {
   KEEPALIVE_TIMEOUT,
@@ -110,6 +111,8 @@ export class SessionManager {
   private readonly hs: Handshaker;
   private readonly timestamps: InitiationTimestamps;
   private readonly cookies: CookieChecker;
+  /** Initiations authenticated lately (by mac1): byte-identical copies are dropped before any DH. */
+  private readonly recent = new RecentInitiations();
   private readonly slots: SlotAllocator;
   private readonly state = new Map<number, PeerSessionState>();
   private readonly pendingByIndex = new Map<number, { peer: PeerRecord; p: Pending }>();
@@ -264,6 +267,11 @@ export class SessionManager {
       this.counters.inc("handshake_bad_mac1");
       return false;
     }
+    return this.admitLoad(msg, origin, srcAddr, now);
+  }
+
+  /** Under load, mac2 (a cookie bound to the source address) or a cookie reply instead of an answer. */
+  private admitLoad(msg: Uint8Array, origin: Origin, srcAddr: Uint8Array, now: number): boolean {
     if (this.underLoad(now) && !this.cookies.checkMac2(msg, srcAddr, now)) {
       const senderIndex = new DataView(msg.buffer, msg.byteOffset).getUint32(4, true);
       const reply = this.cookies.createReply(msg, srcAddr, senderIndex, now);
@@ -275,7 +283,20 @@ export class SessionManager {
   }
 
   private onInitiation(msg: Uint8Array, origin: Origin, srcAddr: Uint8Array, now: number): void {
-    if (!this.admitMacs(msg, origin, srcAddr, now)) return;
+    if (!this.cookies.checkMac1(msg)) {
+      this.counters.inc("handshake_bad_mac1");
+      return;
+    }
+    // A byte-identical copy of an initiation already authenticated (the initiator sent it to several
+    // paths at once): it was answered, or refused as a replay, the first time. Dropped before the
+    // load check and any DH work; it can only ever be refused, never admitted, by being dropped here.
+    const seen = this.recent.lookup(msg);
+    if (seen >= 0) {
+      const from = this.peers.get(seen);
+      this.counters.inc("handshake_duplicates", from ? from.id : undefined);
+      return;
+    }
+    if (!this.admitLoad(msg, origin, srcAddr, now)) return;
     const init = this.hs.consumeInitiation(msg);
     if (!init) {
       this.counters.inc("handshake_failed");
@@ -289,14 +310,18 @@ export class SessionManager {
     }
     const s = this.st(peer);
     if (s.lastTimestamp && tai64nCompare(init.timestamp, s.lastTimestamp) <= 0) {
+      // Every later copy of it would be refused the same way (timestamps only move forward).
+      this.recent.add(msg, peer.index);
       this.counters.inc("handshake_replayed", peer.id);
       return;
     }
     const r = this.slots.reserve();
     if (!r) {
+      // Not remembered: a copy arriving once a slot is free is still answered.
       this.counters.inc("handshake_slots_exhausted");
       return;
     }
+    this.recent.add(msg, peer.index);
     s.lastTimestamp = init.timestamp;
     s.lastInitiationReceivedAt = now;
     this.capUnconfirmed(peer, s, MAX_UNCONFIRMED_KEYPAIRS - 1);
@@ -476,6 +501,7 @@ export class SessionManager {
 
   /** Forget a removed peer: expire its keypairs and any handshake in flight. */
   forget(peer: PeerRecord): void {
+    this.recent.forgetPeer(peer.index);
     const st = this.state.get(peer.index);
     if (!st) return;
     this.dropAllPending(st);
