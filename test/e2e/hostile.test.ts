@@ -1,13 +1,13 @@
 // Hostile input against a running daemon: random floods, truncated and oversize messages, replayed
-// captures, initiations from identities that are not allow-listed (which, in a flood, must be met
-// with cookie replies), and a peer claiming another peer's prefix. Each is rejected and counted, and
-// legitimate traffic keeps flowing.
+// captures (transport packets, and a real handshake initiation), initiations from identities that
+// are not allow-listed (which, in a flood, must be met with cookie replies), and a peer claiming
+// another peer's prefix. Each is rejected and counted, and legitimate traffic keeps flowing.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { TestNet, waitFor } from "../lib/netns.ts";
-import { counters, makeHost, startDaemon, vineSync, writeConfig, type VineHost } from "../lib/vine.ts";
+import { counters, makeHost, sessions, startDaemon, vineSync, writeConfig, type VineHost } from "../lib/vine.ts";
 
 const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
 const SENDER = resolve(import.meta.dir, "fixtures/hostile-sender.ts");
@@ -74,7 +74,7 @@ describe("hostile input against a running daemon", () => {
     expect((await net.ping(b.ns, a.overlayIp, { count: 2, intervalS: 0.1 })).received).toBe(2);
   });
 
-  test("replayed captures of real handshakes and transport packets are rejected", async () => {
+  test("replayed captures of real transport packets are rejected", async () => {
     const pcapText = join(net.logDir, "capture.hex");
     // Capture real traffic b → a as hex payloads.
     const dump = net.spawn(a.ns, ["tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-s", "0", "-w", join(net.logDir, "cap.pcap"), "udp", "and", "src", "198.18.6.2"]);
@@ -91,6 +91,41 @@ describe("hostile input against a running daemon", () => {
     // Replayed from another address: every transport packet is an authentic duplicate → replay.
     expect((after.drop_replay ?? 0) - (before.drop_replay ?? 0)).toBeGreaterThanOrEqual(hex.length);
     expect((after.rx_packets ?? 0) - (before.rx_packets ?? 0)).toBe(0);
+  });
+
+  test("replayed captures of a real handshake initiation make no session and are counted", async () => {
+    // b restarts, so it initiates to a again; the capture holds that initiation (message type 1).
+    const cap = join(net.logDir, "hs.pcap");
+    const dump = net.spawn(a.ns, ["tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-s", "0", "-w", cap, "udp", "and", "src", "198.18.6.2"]);
+    await waitFor(() => net.log(dump).includes("listening"), { what: "tcpdump" });
+    net.kill(b.daemon!, "SIGTERM");
+    await b.daemon!.exited;
+    await startDaemon(net, b);
+    await waitFor(async () => (await net.ping(b.ns, a.overlayIp, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 20_000, what: "b → a ping after b's restart" });
+    net.kill(dump, "SIGINT");
+    await dump.exited;
+    const initiations = extractUdpPayloads(readFileSync(cap)).filter((h) => h.startsWith("01") && h.length === 148 * 2);
+    expect(initiations.length).toBeGreaterThanOrEqual(1);
+    const file = join(net.logDir, "initiations.hex");
+    writeFileSync(file, initiations.join("\n"));
+
+    const before = (await counters(net, a)).node;
+    const sessionBefore = (await sessions(net, a)).find((s) => s.peer_id === b.peerId)!;
+    const copies = initiations.length * 5;
+    await hostile("replay", copies, file);
+    const after = await waitFor(async () => {
+      const c = (await counters(net, a)).node;
+      return (c.handshake_messages_in ?? 0) - (before.handshake_messages_in ?? 0) >= copies ? c : null;
+    }, { what: "a received every replayed initiation" });
+    const d = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
+    // Each copy is refused: dropped as a copy of an initiation already answered (before any DH), or
+    // refused for its old timestamp. None completes a handshake or replaces b's session.
+    expect(d("handshake_duplicates") + d("handshake_replayed")).toBe(copies);
+    expect(d("handshakes_completed")).toBe(0);
+    const sessionAfter = (await sessions(net, a)).find((s) => s.peer_id === b.peerId)!;
+    expect(sessionAfter.last_handshake).toBe(sessionBefore.last_handshake);
+    expect(sessionAfter.endpoint).toBe(sessionBefore.endpoint); // not moved to the attacker's address
+    expect((await net.ping(b.ns, a.overlayIp, { count: 3, intervalS: 0.1 })).received).toBe(3);
   });
 
   test("initiations from an identity that is not allow-listed never complete; a flood gets cookie replies", async () => {
