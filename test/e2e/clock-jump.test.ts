@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TestNet, waitFor } from "../lib/netns.ts";
-import { counters, makeHost, startDaemon, vineJson, writeConfig, type VineHost } from "../lib/vine.ts";
+import { configuredPair, counters, startDaemon, vineJson, type VineHost } from "../lib/vine.ts";
 
 const LIBFAKETIME = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find(existsSync);
 const SCALE = { VINE_TEST_TIME_SCALE: "0.06" };
@@ -70,18 +70,12 @@ describe.skipIf(!LIBFAKETIME)("a peer's clock jumps", () => {
 
   beforeAll(async () => {
     net = new TestNet();
-    const nsA = net.ns("a");
-    const nsB = net.ns("b");
-    net.link(nsA, "eth0", "198.18.9.1/24", nsB, "eth0", "198.18.9.2/24");
-    a = makeHost(net, "a", nsA, "10.42.0.1");
-    b = makeHost(net, "b", nsB, "10.42.1.1");
-    writeConfig(a, { peers: [{ host: b, endpoint: "udp://198.18.9.2:4100" }] });
-    writeConfig(b, { peers: [{ host: a, endpoint: "udp://198.18.9.1:4100" }] });
+    ({ a, b } = configuredPair(net, 9));
     clockFile = join(b.dir, "faketime");
     setClock("+0");
     // a's handshake initiations never reach b: every session is one b initiates, so each step below
     // holds only if a accepts b's initiations (a could otherwise hide a lockout by initiating itself).
-    const r = await net.exec(nsA, ["nft", "-f", "-"], {
+    const r = await net.exec(a.ns, ["nft", "-f", "-"], {
       stdin: "table ip vt_no_init {\n  chain output {\n    type filter hook output priority filter - 10; policy accept;\n    udp dport 4100 @th,64,8 1 counter drop\n  }\n}\n",
     });
     if (r.code !== 0) throw new Error(`nft: ${r.stderr}`);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { TestNet, waitFor, type ProcessHandle } from "../lib/netns.ts";
-import { makeHost, startDaemon, VINE, writeConfig, type VineHost } from "../lib/vine.ts";
+import { configuredPair, makeHost, startDaemon, VINE, writeConfig, type VineHost } from "../lib/vine.ts";
 
 /**
  * The tmpfs is far larger than the database: SQLite's write-ahead log grows to about 4 MB before it
@@ -53,13 +53,7 @@ describe("state database faults", () => {
 
   beforeAll(async () => {
     net = new TestNet();
-    const nsA = net.ns("a");
-    const nsB = net.ns("b");
-    net.link(nsA, "eth0", "198.18.61.1/24", nsB, "eth0", "198.18.61.2/24");
-    a = makeHost(net, "a", nsA, "10.42.0.1");
-    b = makeHost(net, "b", nsB, "10.42.1.1");
-    writeConfig(a, { peers: [{ host: b, endpoint: "udp://198.18.61.2:4100" }] });
-    writeConfig(b, { peers: [{ host: a, endpoint: "udp://198.18.61.1:4100" }] });
+    ({ a, b } = configuredPair(net, 61));
     // a's identity, copied into its tmpfs at start
     const seed = join(a.dir, "seed");
     mkdirSync(seed, { mode: 0o700 });

@@ -155,9 +155,9 @@ export async function waitPath(net: TestNet, h: VineHost, peer: VineHost, path: 
 
 /**
  * Two vine hosts a (10.42.0.1) and b (10.42.1.1) joined by one veth in 198.18.<subnet>.0/24, each
- * listing the other with a static endpoint, both daemons running.
+ * listing the other with a static endpoint; identities and configs written, no daemon started.
  */
-export async function directPair(net: TestNet, subnet: number, env: Record<string, string> = {}): Promise<{ a: VineHost; b: VineHost }> {
+export function configuredPair(net: TestNet, subnet: number): { a: VineHost; b: VineHost } {
   const nsA = net.ns("a");
   const nsB = net.ns("b");
   net.link(nsA, "eth0", `198.18.${subnet}.1/24`, nsB, "eth0", `198.18.${subnet}.2/24`);
@@ -165,6 +165,12 @@ export async function directPair(net: TestNet, subnet: number, env: Record<strin
   const b = makeHost(net, "b", nsB, "10.42.1.1");
   writeConfig(a, { peers: [{ host: b, endpoint: `udp://198.18.${subnet}.2:4100` }] });
   writeConfig(b, { peers: [{ host: a, endpoint: `udp://198.18.${subnet}.1:4100` }] });
+  return { a, b };
+}
+
+/** configuredPair with both daemons running. */
+export async function directPair(net: TestNet, subnet: number, env: Record<string, string> = {}): Promise<{ a: VineHost; b: VineHost }> {
+  const { a, b } = configuredPair(net, subnet);
   await startDaemon(net, a, env);
   await startDaemon(net, b, env);
   return { a, b };
