@@ -95,6 +95,8 @@ export const routes = viewCommand(
 );
 
 export function sessionsText(list: SessionView[]): string {
+  // A relay is an allowed peer too: show it by name (JSON keeps its peer_id).
+  const names = new Map(list.map((s) => [s.peer_id, s.name]));
   return table(
     ["NAME", "PREFIX", "PATH", "ENDPOINT", "VIA", "RTT", "CIPHER", "LAST HANDSHAKE", "RX", "TX"],
     list.map((s) => [
@@ -102,7 +104,7 @@ export function sessionsText(list: SessionView[]): string {
       s.prefix,
       s.path,
       s.endpoint,
-      s.via ? s.via.slice(0, 14) + "…" : null,
+      s.via ? (names.get(s.via) ?? s.via.slice(0, 14) + "…") : null,
       s.rtt_ms === null ? null : `${s.rtt_ms.toFixed(2)} ms`,
       s.cipher,
       ago(s.last_handshake),

@@ -389,3 +389,17 @@ describe("config validate", () => {
     expect(missing.err).toContain(`${join(tmp, "missing.toml")}: cannot read the config: no such file`);
   });
 });
+
+describe("vine sessions table", () => {
+  const row = (peer_id: string, name: string, via: string | null) => ({
+    peer_id, name, prefix: "10.42.9.0/24", path: (via ? "relay" : "direct") as "relay" | "direct", endpoint: via ? null : "198.18.0.9:4100",
+    via, rtt_ms: 1.5, cipher: "aes-256-gcm" as const, last_handshake: null, rx_bytes: 0, tx_bytes: 0, rx_packets: 0, tx_packets: 0,
+  });
+  test("VIA names the relay when it is an allowed peer, else the start of its peer_id", async () => {
+    const { sessionsText } = await import("../../src/cli/ops.ts");
+    const text = sessionsText([row("vine1relayrelayrelay", "hub", null), row("vine1gammagamma", "gamma", "vine1relayrelayrelay"), row("vine1deltadelta", "delta", "vine1unknownunknown")]);
+    const lines = text.split("\n");
+    expect(lines.find((l) => l.startsWith("gamma"))).toMatch(/ relay +- +hub /);
+    expect(lines.find((l) => l.startsWith("delta"))).toContain("vine1unknownun…");
+  });
+});
