@@ -210,6 +210,9 @@ describe(`scale: ${N} daemons, full mesh on one LAN`, () => {
         `| duplicates dropped (handshake_duplicates) | ${sum("handshake_duplicates")} |`,
         `| replays refused (handshake_replayed) | ${sum("handshake_replayed")} |`,
         `| cookie replies sent | ${sum("handshake_cookie_replies_sent")} |`,
+        // Convergence detours: a pair whose direct handshake is slow falls back to the relay for a while,
+        // and the relay refuses envelopes until its own session with the destination is up.
+        `| convergence detours: fallback_transitions / relay_usage / relay refusals (drop_relay_refused on the relay, relay_refused_received on senders) | ${sum("fallback_transitions")} / ${sum("relay_usage")} / ${sum("drop_relay_refused")}, ${sum("relay_refused_received")} |`,
         `| open fds per daemon | median ${median(fds)}, max ${Math.max(...fds)} |`,
         ``,
       ];
