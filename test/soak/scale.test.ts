@@ -19,11 +19,15 @@
 // SCALE_PING_CONCURRENCY (default 8 pings in flight), SCALE_DEADLINE_S (default 150 s for the mesh).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RECORD_DIR, TestNet, waitFor } from "../lib/netns.ts";
 import { cpuTicks, CLK_TCK, fdCount, rssKb } from "../lib/proc.ts";
 import { counters, makeHost, sessions, startDaemon, VINE, writeConfig, type VineHost } from "../lib/vine.ts";
+
+/** Path classes, worst first (a change to a lower index is a downgrade). */
+const RANK = ["none", "relay", "signaling_then_direct", "direct"];
 
 const N = Number(process.env.SCALE_HOSTS ?? 20);
 const CONCURRENCY = Number(process.env.SCALE_PING_CONCURRENCY ?? 8);
@@ -218,6 +222,24 @@ describe(`scale: ${N} daemons, full mesh on one LAN`, () => {
       ];
       if (unanswered.length) lines.push(`Unanswered pairs (${unanswered.length}): ${unanswered.slice(0, 40).join(", ")}`, ``);
       if (notDirect.length) lines.push(`Sessions not direct (${notDirect.length}): ${notDirect.slice(0, 40).join(", ")}`, ``);
+      // Which downgrades, and why (each daemon's events table; read-only, the daemons keep running).
+      const downgrades = new Map<string, number>();
+      for (const h of mesh) {
+        const db = new Database(join(h.stateDir, "vine.db"), { readonly: true });
+        try {
+          const rows = db
+            .query("SELECT from_path AS f, to_path AS t, json_extract(detail, '$.reason') AS r FROM events WHERE kind = 'path_change'")
+            .all() as { f: string; t: string; r: string | null }[];
+          for (const { f, t, r } of rows) {
+            if (f === "none" || RANK.indexOf(t) >= RANK.indexOf(f)) continue;
+            const key = `${f} → ${t} (${r ?? "no reason"})`;
+            downgrades.set(key, (downgrades.get(key) ?? 0) + 1);
+          }
+        } finally {
+          db.close();
+        }
+      }
+      if (downgrades.size) lines.push(`Path downgrades while converging, from the events tables: ${[...downgrades].map(([k, n]) => `${k} × ${n}`).join("; ")}`, ``);
       lines.push(`| host | RSS (MB) | fds | CPU-s since spawn | handshakes_completed | handshake_messages_in | duplicates | replayed |`, `|---|---|---|---|---|---|---|---|`);
       mesh.forEach((h, i) => {
         lines.push(
