@@ -111,6 +111,7 @@ export function offlineViews(stateDir: string, configPath?: string): DaemonViews
         peers: { total: peerRows.length, with_session: 0 },
         paths,
         aead: facts.aead ?? unknown,
+        memory: null,
       },
       peers: peerRows.map((p) => ({
         peer_id: p.peerId,

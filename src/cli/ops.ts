@@ -5,7 +5,7 @@
 import { defineCommand } from "citty";
 import { existsSync, readFileSync } from "node:fs";
 import { controlRequest } from "../daemon/control.ts";
-import type { DaemonViews, SessionView } from "../daemon/views.ts";
+import type { DaemonViews, SessionView, StatusView } from "../daemon/views.ts";
 import { verifySnapshot } from "../daemon/snapshot.ts";
 import { offlineViews, offlineSnapshot } from "./offline.ts";
 import { ago, bytes, table } from "./table.ts";
@@ -62,11 +62,19 @@ export const status = viewCommand(
       `peers       ${s.peers.total} allowed, ${s.peers.with_session} with a session`,
       `paths       direct ${p.direct}, signaling_then_direct ${p.signaling_then_direct}, relay ${p.relay}, none ${p.none}`,
       `crypto      ${k(s.aead)}`,
+      ...(s.memory ? [`memory      ${memoryText(s.memory)}`] : []),
       `source      ${s.source === "live" ? "live (daemon)" : "saved state (daemon not running)"}`,
       ...(s.tun ? [] : ["unknown     network, overlay address, TUN and port: no daemon has started on this state yet; give its config with -c FILE to show them"]),
     ].join("\n");
   },
 );
+
+function memoryText(m: NonNullable<StatusView["memory"]>): string {
+  // A worker that has not reported yet (or the absent RX worker with VINE_WORKERS=1) shows "-".
+  const mib = (b: number | null) => (b === null ? "-" : `${(b / 1048576).toFixed(1)} MiB`);
+  const h = m.js_heap_used_bytes;
+  return `rss ${mib(m.rss_bytes)}; JS heap in use: main ${mib(h.main)}, tx ${mib(h.tx)}, rx ${mib(h.rx)}`;
+}
 
 export const peers = viewCommand(
   "peers",

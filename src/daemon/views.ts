@@ -4,7 +4,7 @@
 import type { Suite } from "../crypto/aead.ts";
 import { aeadBackendInfo } from "../crypto/aead.ts";
 import { formatIPv4 } from "../overlay/prefix.ts";
-import { PC_LAST_RX_MS, PC_RX_BYTES, PC_RX_PACKETS, PC_STRIDE, PC_TX_BYTES, PC_TX_PACKETS } from "../dataplane/tables.ts";
+import { HEAP_KIB_RX, HEAP_KIB_TX, PC_LAST_RX_MS, PC_RX_BYTES, PC_RX_PACKETS, PC_STRIDE, PC_TX_BYTES, PC_TX_PACKETS } from "../dataplane/tables.ts";
 import { NODE_SCOPE, type CounterMap } from "./counters.ts";
 import type { Daemon } from "./daemon.ts";
 import { fmtEp } from "./mesh.ts";
@@ -66,6 +66,12 @@ export interface StatusView {
   peers: { total: number; with_session: number };
   paths: Record<PathClass, number>;
   aead: string;
+  /**
+   * Live only (null from saved state): resident memory of the process, and the JavaScript heap in use
+   * per thread (main; the TX and RX workers report every 2 s, null until they have, and rx is null
+   * with VINE_WORKERS=1).
+   */
+  memory: { rss_bytes: number; js_heap_used_bytes: { main: number; tx: number | null; rx: number | null } } | null;
 }
 
 export interface DaemonViews {
@@ -166,6 +172,16 @@ export function buildViews(d: Daemon): DaemonViews {
     peers: { total: d.peers.size, with_session: withSession },
     paths,
     aead: aeadBackendInfo().active,
+    memory: memoryView(d),
   };
   return { status, peers, routes, sessions, counters: countersToJson(d.counters.snapshot()) };
+}
+
+function memoryView(d: Daemon): StatusView["memory"] {
+  const m = process.memoryUsage();
+  const worker = (slot: number) => {
+    const kib = Atomics.load(d.views.misc, slot);
+    return kib > 0 ? kib * 1024 : null;
+  };
+  return { rss_bytes: m.rss, js_heap_used_bytes: { main: m.heapUsed, tx: worker(HEAP_KIB_TX), rx: worker(HEAP_KIB_RX) } };
 }

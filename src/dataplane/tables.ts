@@ -103,6 +103,9 @@ export const ROUTES_VERSION = 1; // misc[1] bumps when the route table changes
 export const WORKER_READY = 2; // misc[2] = 1 once the worker runs its loop
 export const HEARTBEAT_TX = 3; // misc[3], misc[4]: bumped by each worker once per loop iteration
 export const HEARTBEAT_RX = 4;
+// misc[5], misc[6]: each worker's JavaScript heap in use, in KiB, refreshed every 2 s (`vine status`)
+export const HEAP_KIB_TX = 5;
+export const HEAP_KIB_RX = 6;
 export const MISC_INTS = 8;
 
 /**

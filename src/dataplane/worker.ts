@@ -14,7 +14,7 @@ import { HEADROOM, PacketEngine, TAILROOM } from "./engine.ts";
 import { TcpCoalescer } from "./gro.ts";
 import { SendGroups } from "./send-groups.ts";
 import { completeChecksum, splitTcp4, splitUdp4, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN, VnetHeader } from "./tso.ts";
-import { HEARTBEAT_RX, HEARTBEAT_TX, NC, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
+import { HEAP_KIB_RX, HEAP_KIB_TX, HEARTBEAT_RX, HEARTBEAT_TX, NC, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 
 declare const self: Worker;
 
@@ -220,11 +220,19 @@ async function start(init: WorkerInit): Promise<void> {
     }
   };
   const heartbeat = role === "rx" ? HEARTBEAT_RX : HEARTBEAT_TX;
+  const heapSlot = role === "rx" ? HEAP_KIB_RX : HEAP_KIB_TX;
+  let heapReportAt = 0;
   while (!stopping) {
     Atomics.add(views.misc, heartbeat, 1);
     // Commands wake the loop through the eventfd; the timeout only bounds how stale the clock gets.
     const n = poller.wait(1000);
     eng.tick();
+    const t = performance.now();
+    if (t >= heapReportAt) {
+      // This thread's own heap (each worker is a separate JS heap), for `vine status`.
+      heapReportAt = t + 2000;
+      Atomics.store(views.misc, heapSlot, Math.round(process.memoryUsage().heapUsed / 1024));
+    }
     // One bounded burst per fd per round, then back to poll(): a steady flood of packets must
     // never keep the loop from yielding to its event loop, where commands (new keypairs, routes)
     // arrive — starving them turned one slow handshake into a storm.

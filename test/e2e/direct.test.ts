@@ -4,9 +4,10 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { TestNet, waitFor } from "../lib/netns.ts";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { aesGcmFast } from "../../src/crypto/aead.ts";
-import { counters, directPair, sessions, waitPath, type VineHost } from "../lib/vine.ts";
+import { counters, directPair, sessions, VINE, vineJson, waitPath, type VineHost } from "../lib/vine.ts";
 
 const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
 const TCP_CHECK = resolve(import.meta.dir, "fixtures/tcp-check.ts");
@@ -97,6 +98,23 @@ describe("direct overlay between two namespaces", () => {
       return (c.node.drop_spoofed_source ?? 0) >= before + 3 ? c : null;
     }, { what: "drop_spoofed_source to count 3 packets" });
     expect(c.peers[a.peerId]?.drop_spoofed_source).toBeGreaterThanOrEqual(3);
+  });
+
+  test("vine status shows the daemon's memory: resident size and each thread's JS heap", async () => {
+    type Memory = { rss_bytes: number; js_heap_used_bytes: { main: number; tx: number | null; rx: number | null } };
+    // The workers report every 2 s; poll until both have.
+    const m = await waitFor(async () => {
+      const s = await vineJson<{ source: string; memory: Memory | null }>(net, a, ["status"]);
+      return s.source === "live" && s.memory?.js_heap_used_bytes.tx && s.memory.js_heap_used_bytes.rx ? s.memory : null;
+    }, { timeoutMs: 10_000, what: "status with both workers' heaps" });
+    const statusRss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${a.daemon!.pid}/status`, "utf8"))![1]) * 1024;
+    expect(Math.abs(m.rss_bytes - statusRss)).toBeLessThan(statusRss * 0.2); // the same process, moments apart
+    for (const heap of [m.js_heap_used_bytes.main, m.js_heap_used_bytes.tx!, m.js_heap_used_bytes.rx!]) {
+      expect(heap).toBeGreaterThan(100_000);
+      expect(heap).toBeLessThan(m.rss_bytes);
+    }
+    const text = await net.exec(a.ns, [VINE, "status", "--state-dir", a.stateDir]);
+    expect(text.stdout).toMatch(/^memory +rss [\d.]+ MiB; JS heap in use: main [\d.]+ MiB, tx [\d.]+ MiB, rx [\d.]+ MiB$/m);
   });
 
   test("the session, peers and counters are in SQLite", async () => {
