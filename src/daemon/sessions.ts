@@ -263,11 +263,13 @@ export class SessionManager {
 
   /** mac1 always; mac2 (a cookie bound to the source address) when under load. */
   private admitMacs(msg: Uint8Array, origin: Origin, srcAddr: Uint8Array, now: number): boolean {
-    if (!this.cookies.checkMac1(msg)) {
-      this.counters.inc("handshake_bad_mac1");
-      return false;
-    }
-    return this.admitLoad(msg, origin, srcAddr, now);
+    return this.mac1Ok(msg) && this.admitLoad(msg, origin, srcAddr, now);
+  }
+
+  private mac1Ok(msg: Uint8Array): boolean {
+    if (this.cookies.checkMac1(msg)) return true;
+    this.counters.inc("handshake_bad_mac1");
+    return false;
   }
 
   /** Under load, mac2 (a cookie bound to the source address) or a cookie reply instead of an answer. */
@@ -283,10 +285,7 @@ export class SessionManager {
   }
 
   private onInitiation(msg: Uint8Array, origin: Origin, srcAddr: Uint8Array, now: number): void {
-    if (!this.cookies.checkMac1(msg)) {
-      this.counters.inc("handshake_bad_mac1");
-      return;
-    }
+    if (!this.mac1Ok(msg)) return;
     // A byte-identical copy of an initiation already authenticated (the initiator sent it to several
     // paths at once): it was answered, or refused as a replay, the first time. Dropped before the
     // load check and any DH work; it can only ever be refused, never admitted, by being dropped here.

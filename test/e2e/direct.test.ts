@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { TestNet, waitFor } from "../lib/netns.ts";
-import { readFileSync } from "node:fs";
+import { rssKb } from "../lib/proc.ts";
 import { resolve } from "node:path";
 import { aesGcmFast } from "../../src/crypto/aead.ts";
 import { counters, directPair, sessions, VINE, vineJson, waitPath, type VineHost } from "../lib/vine.ts";
@@ -107,7 +107,7 @@ describe("direct overlay between two namespaces", () => {
       const s = await vineJson<{ source: string; memory: Memory | null }>(net, a, ["status"]);
       return s.source === "live" && s.memory?.js_heap_used_bytes.tx && s.memory.js_heap_used_bytes.rx ? s.memory : null;
     }, { timeoutMs: 10_000, what: "status with both workers' heaps" });
-    const statusRss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${a.daemon!.pid}/status`, "utf8"))![1]) * 1024;
+    const statusRss = rssKb(a.daemon!.pid) * 1024;
     expect(Math.abs(m.rss_bytes - statusRss)).toBeLessThan(statusRss * 0.2); // the same process, moments apart
     for (const heap of [m.js_heap_used_bytes.main, m.js_heap_used_bytes.tx!, m.js_heap_used_bytes.rx!]) {
       expect(heap).toBeGreaterThan(100_000);

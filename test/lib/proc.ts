@@ -22,11 +22,6 @@ export function cpuTicks(pid: number): number {
   return Number(f[11]) + Number(f[12]);
 }
 
-/** CPU time of a process in seconds. */
-export function cpuSeconds(pid: number): number {
-  return cpuTicks(pid) / CLK_TCK;
-}
-
 /** Number of open file descriptors (entries of /proc/PID/fd). */
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
@@ -46,10 +41,4 @@ export function fdKinds(pid: number): Record<string, number> {
     out[kind] = (out[kind] ?? 0) + 1;
   }
   return out;
-}
-
-/** Number of threads (Threads: of /proc/PID/status). */
-export function threadCount(pid: number): number {
-  const m = /^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) : 0;
 }
