@@ -4,7 +4,8 @@
 import { parse, TomlError } from "smol-toml";
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { decodePeerId, shortPeerId, x25519FromEd25519Public } from "../identity/keys.ts";
+import { decodePeerId, shortPeerId } from "../identity/keys.ts";
+import { x25519FromEd25519Public } from "../crypto/ed25519.ts";
 import { formatIPv4, maskOf, parseIPv4, parsePrefix, prefixOf, prefixesOverlap, type Prefix } from "../overlay/prefix.ts";
 import { LineMap } from "./lines.ts";
 import { ARRAY_SECTIONS, CIPHER_POLICIES, KEYS, type CipherPolicy, type AllowedPeer, type BootstrapPeer, type Endpoint, type Problem, type Section, type VineConfig } from "./schema.ts";

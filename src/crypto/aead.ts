@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 
 import { createLibcryptoAead, libcryptoVersion } from "./aead-libcrypto.ts";
-import { createNobleAead } from "./aead-noble.ts";
+import type * as NobleAead from "./aead-noble.ts";
 
 export const KEY_SIZE = 32;
 export const TAG_SIZE = 16;
@@ -46,7 +46,16 @@ export function createAead(prefer?: "libcrypto" | "noble", suite: Suite = "chach
     const a = createLibcryptoAead(suite);
     if (a) return a;
   }
-  return createNobleAead(suite);
+  return nobleBackend().createNobleAead(suite);
+}
+
+/**
+ * The noble backend is loaded on first use only: importing @noble/ciphers' AES fills ~1.3 MB of
+ * lookup tables, which every thread that imported it (the main thread and both workers) would keep
+ * for nothing while libcrypto does the work.
+ */
+function nobleBackend(): typeof NobleAead {
+  return require("./aead-noble.ts") as typeof NobleAead;
 }
 
 /** One instance per suite, indexed by suite number (what a keypair records). */

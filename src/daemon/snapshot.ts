@@ -5,7 +5,7 @@
 // nulls, arrays and objects.
 
 import { writeFileSync } from "node:fs";
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { ed25519Sign, ed25519Verify } from "../crypto/ed25519.ts";
 import { decodePeerId, type Identity } from "../identity/index.ts";
 import type { DaemonViews } from "./views.ts";
 import type { Daemon } from "./daemon.ts";
@@ -28,7 +28,7 @@ export interface SnapshotDocument extends DaemonViews {
 export function signSnapshot(identity: Identity, views: DaemonViews, events: SnapshotDocument["events"], now = Date.now()): SnapshotFile {
   const document: SnapshotDocument = { version: 1, created_at: new Date(now).toISOString(), ...views, events };
   const bytes = new TextEncoder().encode(JSON.stringify(document));
-  const signature = Buffer.from(ed25519.sign(bytes, identity.seed)).toString("base64");
+  const signature = Buffer.from(ed25519Sign(bytes, identity.seed)).toString("base64");
   return { kind: SNAPSHOT_KIND, signer: identity.peerId, signature, document };
 }
 
@@ -54,13 +54,7 @@ export function verifySnapshot(text: string): VerifyResult {
     return { ok: false, reason: "signature is not base64" };
   }
   const bytes = new TextEncoder().encode(JSON.stringify(file.document));
-  let good = false;
-  try {
-    good = sig.length === 64 && ed25519.verify(sig, bytes, pub);
-  } catch {
-    good = false;
-  }
-  if (!good) return { ok: false, reason: "signature does not match the document: the snapshot was altered or signed by someone else" };
+  if (!ed25519Verify(sig, bytes, pub)) return { ok: false, reason: "signature does not match the document: the snapshot was altered or signed by someone else" };
   if (file.document.status?.peer_id !== file.signer) return { ok: false, reason: "the document's node is not the signer" };
   return { ok: true, signer: file.signer, node: String(file.document.status?.node ?? ""), created_at: String(file.document.created_at ?? "") };
 }

@@ -7,9 +7,9 @@
 // fingerprint = first 8 bytes of SHA-256(public key) as four groups of four hex digits, for humans
 //               comparing identities out of band.
 
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { randomBytes } from "node:crypto";
+import { ed25519PublicKey, x25519FromEd25519Public, x25519SecretFromSeed } from "../crypto/ed25519.ts";
 
 export interface Identity {
   seed: Uint8Array; // 32-byte Ed25519 secret seed
@@ -81,20 +81,16 @@ export function fingerprintOf(pub: Uint8Array): string {
   return `${h.slice(0, 4)}-${h.slice(4, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}`;
 }
 
-export function x25519FromEd25519Public(pub: Uint8Array): Uint8Array {
-  return ed25519.utils.toMontgomery(pub);
-}
-
 export function identityFromSeed(seed: Uint8Array): Identity {
   if (seed.length !== 32) throw new Error("an Ed25519 seed is 32 bytes");
-  const publicKey = ed25519.getPublicKey(seed);
+  const publicKey = ed25519PublicKey(seed);
   return {
     seed: new Uint8Array(seed),
     publicKey,
     peerId: encodePeerId(publicKey),
     fingerprint: fingerprintOf(publicKey),
-    x25519Private: ed25519.utils.toMontgomerySecret(seed),
-    x25519Public: ed25519.utils.toMontgomery(publicKey),
+    x25519Private: x25519SecretFromSeed(seed),
+    x25519Public: x25519FromEd25519Public(publicKey),
   };
 }
 

@@ -9,7 +9,8 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { formatProblem, loadConfig, validateConfig } from "../../src/config/index.ts";
-import { decodePeerId, generateIdentity, x25519FromEd25519Public } from "../../src/identity/keys.ts";
+import { decodePeerId, generateIdentity } from "../../src/identity/keys.ts";
+import { x25519FromEd25519Public } from "../../src/crypto/ed25519.ts";
 import type { Problem } from "../../src/config/schema.ts";
 
 const FILE = "/etc/libvine/test.toml";

@@ -15,8 +15,8 @@ import {
   PEER_ID_PREFIX,
   shortPeerId,
   unbase32,
-  x25519FromEd25519Public,
 } from "../../src/identity/keys.ts";
+import { x25519FromEd25519Public } from "../../src/crypto/ed25519.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const bytes = (h: string) => new Uint8Array(Buffer.from(h, "hex"));
