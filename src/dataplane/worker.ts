@@ -59,6 +59,8 @@ self.onmessage = (e: MessageEvent) => {
 };
 
 async function start(init: WorkerInit): Promise<void> {
+  // The hot path: normal JIT tier-up, whatever the main thread chose for itself (src/daemon/daemon.ts).
+  Bun.unsafe.setJITPolicy(1);
   const views = new TableViews(init.tables);
   const role = init.role;
   const aeads = createAeads(init.aead);
