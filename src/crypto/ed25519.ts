@@ -11,8 +11,9 @@
 // Verification is strict on encodings (a signature with s ≥ L, or whose R is not the canonical
 // encoding of the recomputed point, fails) in both implementations; crafted signatures built on
 // small-order points may be judged differently by the two (cofactorless native check, cofactored
-// noble check), which matters to no one here: only the holder of a key can make a signature that
-// either accepts.
+// noble check). That changes nothing here: signatures are only checked against admitted identities'
+// keys (allowed_peers, a snapshot's signer), which are real key pairs, and for those only the holder
+// of the secret can make a signature that either accepts.
 
 import { createHash, createPrivateKey, createPublicKey, sign, verify } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
