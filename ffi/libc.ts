@@ -41,6 +41,8 @@ const lib = dlopen("libc.so.6", {
   getpid: { args: [], returns: i32 },
   clock_gettime: { args: [i32, ptr], returns: i32 },
   if_nametoindex: { args: [cstring], returns: u32 },
+  madvise: { args: [ptr, u64, i32], returns: i32 },
+  getpagesize: { args: [], returns: i32 },
 });
 
 /** The raw libc symbols. Pointer arguments take numbers (see the header comment). */
@@ -71,6 +73,7 @@ export const EBADF = 9;
 export const EAGAIN = 11;
 export const EWOULDBLOCK = EAGAIN;
 export const ENOMEM = 12;
+export const MADV_DONTNEED = 4;
 export const EACCES = 13;
 export const EFAULT = 14;
 export const EBUSY = 16;

@@ -136,6 +136,15 @@ export class TcpCoalescer {
     return a[p + 1] === buf[off + 1] && (a[p + 6]! & 0x40) === (buf[off + 6]! & 0x40) && a[p + 8] === buf[off + 8];
   }
 
+  /**
+   * Give the flow areas' memory back while idle, through `release` (src/linux/memory.ts, given the
+   * arena); nothing happens while a flow holds data. Returns the bytes released.
+   */
+  releaseData(release: (buf: Uint8Array) => number): number {
+    for (const f of this.flows) if (f.len !== 0) return 0;
+    return release(this.arena);
+  }
+
   /** Write every pending super-packet (end of a receive batch). */
   flushAll(): void {
     for (const f of this.flows) if (f.len !== 0) this.flush(f);

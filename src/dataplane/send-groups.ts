@@ -91,6 +91,12 @@ export class SendGroups {
     this.group = 0;
   }
 
+  /** Give the groups' memory back to the kernel while idle (only when nothing is queued); bytes released. */
+  releaseData(): number {
+    if (this.count > 0 || this.group > 0) return 0;
+    return this.io.releaseData();
+  }
+
   /** Datagrams lost since the last call. */
   takeLost(): number {
     const n = this.lost;

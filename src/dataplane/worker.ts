@@ -8,6 +8,7 @@
 import { ptr } from "bun:ffi";
 import { libc, errno, EAGAIN, EINTR } from "../../ffi/libc.ts";
 import { Poller, drainEventFd } from "../linux/poll.ts";
+import { releasePages } from "../linux/memory.ts";
 import { UdpIo } from "../linux/udp.ts";
 import { createAeads } from "../crypto/aead.ts";
 import { HEADROOM, PacketEngine, TAILROOM } from "./engine.ts";
@@ -38,6 +39,8 @@ const RX_GRO_SLOTS = 16; // 64 KiB receive slots with UDP_GRO (each holds up to 
 const BURST_BYTES = 1 << 20; // ... or this many bytes read from the TUN (TSO super-packets are 64 KiB)
 const GROUPS = 16; // GSO send groups per burst (a burst of TSO reads can fill more: they flush early)
 const RX_GROUPS = 8; // the RX thread sends only relay forwards
+/** After this long without packets a worker gives its buffers' memory back (src/linux/memory.ts). */
+const IDLE_RELEASE_MS = 10_000;
 
 let engine: PacketEngine | null = null;
 let stopping = false;
@@ -221,6 +224,17 @@ async function start(init: WorkerInit): Promise<void> {
       }
     }
   };
+  // Idle memory: after IDLE_RELEASE_MS without packets the big buffers (TUN read area, UDP slots,
+  // send groups, GRO flows: ~3 MB per daemon once a burst has touched them) are given back; the next
+  // packet faults in the pages it needs.
+  let lastPacketAt = performance.now();
+  let released = false;
+  const releaseIdleBuffers = (): void => {
+    releasePages(ptrOf(arena), arena.length);
+    rx.releaseData();
+    groups.releaseData();
+    gro?.releaseData((b) => releasePages(ptrOf(b), b.length));
+  };
   const heartbeat = role === "rx" ? HEARTBEAT_RX : HEARTBEAT_TX;
   const heapSlot = role === "rx" ? HEAP_KIB_RX : HEAP_KIB_TX;
   let heapReportAt = 0;
@@ -238,6 +252,13 @@ async function start(init: WorkerInit): Promise<void> {
     // One bounded burst per fd per round, then back to poll(): a steady flood of packets must
     // never keep the loop from yielding to its event loop, where commands (new keypairs, routes)
     // arrive — starving them turned one slow handshake into a storm.
+    if (n > 0 && ((tunIdx >= 0 && poller.readable(tunIdx)) || (udpIdx >= 0 && poller.readable(udpIdx)))) {
+      lastPacketAt = t;
+      released = false;
+    } else if (!released && t - lastPacketAt >= IDLE_RELEASE_MS) {
+      releaseIdleBuffers();
+      released = true;
+    }
     if (n > 0) {
       if (tunIdx >= 0 && poller.readable(tunIdx)) {
         readTun();
