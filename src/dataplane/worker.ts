@@ -39,8 +39,12 @@ const RX_GRO_SLOTS = 16; // 64 KiB receive slots with UDP_GRO (each holds up to 
 const BURST_BYTES = 1 << 20; // ... or this many bytes read from the TUN (TSO super-packets are 64 KiB)
 const GROUPS = 16; // GSO send groups per burst (a burst of TSO reads can fill more: they flush early)
 const RX_GROUPS = 8; // the RX thread sends only relay forwards
-/** After this long without packets a worker gives its buffers' memory back (src/linux/memory.ts). */
-const IDLE_RELEASE_MS = 10_000;
+/**
+ * A worker that woke for packets fewer than QUIET_WAKES times in a QUIET_WINDOW_MS window (keepalives
+ * and probes, no bulk traffic) gives its buffers' memory back once (src/linux/memory.ts).
+ */
+const QUIET_WINDOW_MS = 10_000;
+const QUIET_WAKES = 50;
 
 let engine: PacketEngine | null = null;
 let stopping = false;
@@ -224,10 +228,11 @@ async function start(init: WorkerInit): Promise<void> {
       }
     }
   };
-  // Idle memory: after IDLE_RELEASE_MS without packets the big buffers (TUN read area, UDP slots,
-  // send groups, GRO flows: ~3 MB per daemon once a burst has touched them) are given back; the next
-  // packet faults in the pages it needs.
-  let lastPacketAt = performance.now();
+  // Idle memory: after a quiet window the big buffers (TUN read area, UDP slots, send groups, GRO
+  // flows: ~3 MB per daemon once a burst has touched them) are given back; the next packets fault in
+  // the pages they need. Released once per quiet spell: a busy window arms it again.
+  let windowStart = performance.now();
+  let windowWakes = 0;
   let released = false;
   const releaseIdleBuffers = (): void => {
     releasePages(ptrOf(arena), arena.length);
@@ -252,12 +257,15 @@ async function start(init: WorkerInit): Promise<void> {
     // One bounded burst per fd per round, then back to poll(): a steady flood of packets must
     // never keep the loop from yielding to its event loop, where commands (new keypairs, routes)
     // arrive — starving them turned one slow handshake into a storm.
-    if (n > 0 && ((tunIdx >= 0 && poller.readable(tunIdx)) || (udpIdx >= 0 && poller.readable(udpIdx)))) {
-      lastPacketAt = t;
-      released = false;
-    } else if (!released && t - lastPacketAt >= IDLE_RELEASE_MS) {
-      releaseIdleBuffers();
-      released = true;
+    if (n > 0 && ((tunIdx >= 0 && poller.readable(tunIdx)) || (udpIdx >= 0 && poller.readable(udpIdx)))) windowWakes++;
+    if (t - windowStart >= QUIET_WINDOW_MS) {
+      if (windowWakes >= QUIET_WAKES) released = false;
+      else if (!released) {
+        releaseIdleBuffers();
+        released = true;
+      }
+      windowStart = t;
+      windowWakes = 0;
     }
     if (n > 0) {
       if (tunIdx >= 0 && poller.readable(tunIdx)) {
