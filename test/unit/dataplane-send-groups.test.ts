@@ -1,22 +1,13 @@
 // SendGroups over loopback (no privileges needed): datagrams gathered into GSO groups arrive as the
 // same datagrams, in order, whatever the mix of sizes and destinations, with and without UDP_SEGMENT.
 
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { SendGroups } from "../../src/dataplane/send-groups.ts";
 import { Poller } from "../../src/linux/poll.ts";
-import { closeFd } from "../../src/linux/tun.ts";
-import { UdpIo, boundPort, openUdp } from "../../src/linux/udp.ts";
+import { UdpIo, boundPort } from "../../src/linux/udp.ts";
+import { LOOPBACK, loopbackSockets } from "../lib/loopback.ts";
 
-const LOOPBACK = 0x7f000001;
-const opened: number[] = [];
-const open = () => {
-  const fd = openUdp({ port: 0, bindAddress: LOOPBACK });
-  opened.push(fd);
-  return fd;
-};
-afterEach(() => {
-  for (const fd of opened.splice(0)) closeFd(fd);
-});
+const open = loopbackSockets();
 
 const memcpy = (dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number) => dst.set(src.subarray(srcOff, srcOff + n), dstOff);
 

@@ -2,26 +2,17 @@
 // set), bytes outside them are never touched; UdpIo, SendGroups and the GRO coalescer release their
 // packet memory only when nothing is queued, and keep working afterwards.
 
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { ptr } from "bun:ffi";
 import { readFileSync } from "node:fs";
 import { PAGE_SIZE, releasePages } from "../../src/linux/memory.ts";
 import { Poller } from "../../src/linux/poll.ts";
-import { closeFd } from "../../src/linux/tun.ts";
-import { UdpIo, boundPort, openUdp } from "../../src/linux/udp.ts";
+import { UdpIo, boundPort } from "../../src/linux/udp.ts";
+import { LOOPBACK, loopbackSockets } from "../lib/loopback.ts";
 import { SendGroups } from "../../src/dataplane/send-groups.ts";
 import { TcpCoalescer } from "../../src/dataplane/gro.ts";
 
-const LOOPBACK = 0x7f000001;
-const opened: number[] = [];
-const open = () => {
-  const fd = openUdp({ port: 0, bindAddress: LOOPBACK });
-  opened.push(fd);
-  return fd;
-};
-afterEach(() => {
-  for (const fd of opened.splice(0)) closeFd(fd);
-});
+const open = loopbackSockets();
 
 const rssAnonKb = (): number => Number(/RssAnon:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]);
 const memcpy = (dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number) => dst.set(src.subarray(srcOff, srcOff + n), dstOff);
