@@ -15,7 +15,7 @@
 // keys (allowed_peers, a snapshot's signer), which are real key pairs, and for those only the holder
 // of the secret can make a signature that either accepts.
 
-import { createHash, createPrivateKey, createPublicKey, sign, verify } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 
 export const ED25519_SEED_SIZE = 32;
@@ -25,33 +25,28 @@ export const ED25519_SIGNATURE_SIZE = 64;
 const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 
-function privateKeyObject(seed: Uint8Array) {
+/** The seed as a node:crypto key; null if node:crypto refuses it (then noble does the work). */
+function nativePrivateKey(seed: Uint8Array): KeyObject | null {
   if (seed.length !== ED25519_SEED_SIZE) throw new RangeError("ed25519: a seed is 32 bytes");
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" });
+  try {
+    return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" });
+  } catch {
+    return null;
+  }
 }
 
 /** The public key of a 32-byte seed. */
 export function ed25519PublicKey(seed: Uint8Array): Uint8Array {
-  let key;
-  try {
-    key = privateKeyObject(seed);
-  } catch (e) {
-    if (e instanceof RangeError) throw e;
-    return ed25519.getPublicKey(seed);
-  }
+  const key = nativePrivateKey(seed);
+  if (key === null) return ed25519.getPublicKey(seed);
   const der = createPublicKey(key).export({ format: "der", type: "spki" });
   return new Uint8Array(der.subarray(der.length - 32));
 }
 
 /** The 64-byte signature of `message` by `seed` (deterministic: the same as noble's). */
 export function ed25519Sign(message: Uint8Array, seed: Uint8Array): Uint8Array {
-  let key;
-  try {
-    key = privateKeyObject(seed);
-  } catch (e) {
-    if (e instanceof RangeError) throw e;
-    return ed25519.sign(message, seed);
-  }
+  const key = nativePrivateKey(seed);
+  if (key === null) return ed25519.sign(message, seed);
   return new Uint8Array(sign(null, message, key));
 }
 

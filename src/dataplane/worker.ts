@@ -234,11 +234,12 @@ async function start(init: WorkerInit): Promise<void> {
   let windowStart = performance.now();
   let windowWakes = 0;
   let released = false;
+  const releaseBuffer = (b: Uint8Array): number => releasePages(ptrOf(b), b.length);
   const releaseIdleBuffers = (): void => {
-    releasePages(ptrOf(arena), arena.length);
+    releaseBuffer(arena);
     rx.releaseData();
     groups.releaseData();
-    gro?.releaseData((b) => releasePages(ptrOf(b), b.length));
+    gro?.releaseData(releaseBuffer);
   };
   const heartbeat = role === "rx" ? HEARTBEAT_RX : HEARTBEAT_TX;
   const heapSlot = role === "rx" ? HEAP_KIB_RX : HEAP_KIB_TX;
@@ -254,10 +255,6 @@ async function start(init: WorkerInit): Promise<void> {
       heapReportAt = t + 2000;
       Atomics.store(views.misc, heapSlot, Math.round(process.memoryUsage().heapUsed / 1024));
     }
-    // One bounded burst per fd per round, then back to poll(): a steady flood of packets must
-    // never keep the loop from yielding to its event loop, where commands (new keypairs, routes)
-    // arrive — starving them turned one slow handshake into a storm.
-    if (n > 0 && ((tunIdx >= 0 && poller.readable(tunIdx)) || (udpIdx >= 0 && poller.readable(udpIdx)))) windowWakes++;
     if (t - windowStart >= QUIET_WINDOW_MS) {
       if (windowWakes >= QUIET_WAKES) released = false;
       else if (!released) {
@@ -267,12 +264,17 @@ async function start(init: WorkerInit): Promise<void> {
       windowStart = t;
       windowWakes = 0;
     }
+    // One bounded burst per fd per round, then back to poll(): a steady flood of packets must
+    // never keep the loop from yielding to its event loop, where commands (new keypairs, routes)
+    // arrive — starving them turned one slow handshake into a storm.
     if (n > 0) {
       if (tunIdx >= 0 && poller.readable(tunIdx)) {
+        windowWakes++;
         readTun();
         flushGroups();
       }
       if (udpIdx >= 0 && poller.readable(udpIdx)) {
+        windowWakes++;
         const got = rx.recvBatch();
         for (let i = 0; i < got; i++) {
           const len = rx.lengths[i]!;
