@@ -82,7 +82,8 @@ export class DataPlane {
         if (!ready) reject(new Error(`data-plane worker (${t.role}) failed: ${e.message}`));
         else this.onEvent({ ev: "error", message: `${t.role}: ${e.message}` });
       };
-      const full: WorkerInit = { ...init, role: t.role, tables: this.views.shared, wakeFd: t.wakeFd };
+      const other = this.threads.find((x) => x !== t);
+      const full: WorkerInit = { ...init, role: t.role, tables: this.views.shared, wakeFd: t.wakeFd, otherWakeFd: other?.wakeFd ?? -1 };
       w.postMessage({ init: full });
       // Commands posted before the worker existed (the route table, at start) need a wake-up like
       // any other: without one, the worker's loop — already busy with packets — might never yield.

@@ -76,6 +76,8 @@ export const NODE_COUNTERS = [
   "tso_superpackets_in",
   "gro_superpackets_out",
   "gro_segments_merged",
+  "tun_handover_bulk",
+  "tun_handover_light",
 ] as const;
 export type NodeCounterName = (typeof NODE_COUNTERS)[number];
 export const NC: Record<NodeCounterName, number> = Object.fromEntries(
@@ -106,6 +108,9 @@ export const HEARTBEAT_RX = 4;
 // misc[5], misc[6]: each worker's JavaScript heap in use, in KiB, refreshed every 2 s (`vine status`)
 export const HEAP_KIB_TX = 5;
 export const HEAP_KIB_RX = 6;
+// misc[7]: who reads the TUN when there are two workers — 0: the RX worker (light traffic: one thread
+// carries both directions, so a reply leaves without waking a second thread), 1: the TX worker (bulk)
+export const TUN_SPLIT = 7;
 export const MISC_INTS = 8;
 
 /**
@@ -218,7 +223,7 @@ export function commandTarget(cmd: WorkerCommand): "tx" | "rx" | "both" {
     case "routes":
     case "flush":
     case "discard":
-      return "tx";
+      return "both"; // both workers read the TUN (src/dataplane/worker.ts): each routes and queues
     default:
       return "both";
   }

@@ -7,7 +7,7 @@
 
 import { ptr } from "bun:ffi";
 import { libc, errno, EAGAIN, EINTR } from "../../ffi/libc.ts";
-import { Poller, drainEventFd } from "../linux/poll.ts";
+import { Poller, drainEventFd, signalEventFd } from "../linux/poll.ts";
 import { releasePages } from "../linux/memory.ts";
 import { UdpIo } from "../linux/udp.ts";
 import { createAeads } from "../crypto/aead.ts";
@@ -15,7 +15,7 @@ import { HEADROOM, PacketEngine, TAILROOM } from "./engine.ts";
 import { TcpCoalescer } from "./gro.ts";
 import { SendGroups } from "./send-groups.ts";
 import { completeChecksum, splitTcp4, splitUdp4, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN, VnetHeader } from "./tso.ts";
-import { HEAP_KIB_RX, HEAP_KIB_TX, HEARTBEAT_RX, HEARTBEAT_TX, NC, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
+import { HEAP_KIB_RX, HEAP_KIB_TX, HEARTBEAT_RX, HEARTBEAT_TX, NC, TUN_SPLIT, REGION_RX, REGION_TX, TableViews, WORKER_READY, type SharedTables, type WorkerCommand, type WorkerEvent } from "./tables.ts";
 
 declare const self: Worker;
 
@@ -26,6 +26,8 @@ export interface WorkerInit {
   tunFd: number;
   udpFd: number;
   wakeFd: number;
+  /** The other worker's wake-up eventfd (two workers), for handing the TUN over; -1 with one. */
+  otherWakeFd?: number;
   mtu: number;
   aead?: "libcrypto" | "noble";
   /** The TUN was opened with IFF_VNET_HDR: reads and writes carry a virtio_net_hdr (offloads). */
@@ -38,7 +40,18 @@ const BURST = 64; // packets per fd before looking at the other one
 const RX_GRO_SLOTS = 16; // 64 KiB receive slots with UDP_GRO (each holds up to 64 datagrams)
 const BURST_BYTES = 1 << 20; // ... or this many bytes read from the TUN (TSO super-packets are 64 KiB)
 const GROUPS = 16; // GSO send groups per burst (a burst of TSO reads can fill more: they flush early)
-const RX_GROUPS = 8; // the RX thread sends only relay forwards
+const RX_GROUPS = 8; // the RX thread sends relay forwards, and what it reads from the TUN while traffic is light
+/**
+ * Two workers share the TUN by traffic (misc[TUN_SPLIT]). While traffic is light the RX worker reads
+ * it too: a reply the kernel queues on the TUN while the RX worker writes the request leaves on the
+ * same, already running thread, instead of waking a sleeping one (a wake-up of an idle vCPU costs
+ * ~100 µs here, a quarter of a ping). A TUN burst of HEAVY_BURST_BYTES hands the TUN to the TX worker
+ * (bulk traffic gets both threads); the TX worker hands it back after a LIGHT_WINDOW_MS window in
+ * which it read less than LIGHT_WINDOW_BYTES.
+ */
+const HEAVY_BURST_BYTES = 48 * 1024;
+const LIGHT_WINDOW_MS = 200;
+const LIGHT_WINDOW_BYTES = 1 << 20;
 /**
  * A worker that woke for packets fewer than QUIET_WAKES times in a QUIET_WINDOW_MS window (keepalives
  * and probes, no bulk traffic) gives its buffers' memory back once (src/linux/memory.ts).
@@ -96,7 +109,7 @@ async function start(init: WorkerInit): Promise<void> {
   const SEG_AT = 68;
   const READ_AT = 2048 + 68;
   const readMax = vnet ? VNET_HDR_LEN + 65535 : Math.max(init.mtu, 1500);
-  const arena = new Uint8Array(new ArrayBuffer(role === "rx" ? 8 : (READ_AT + readMax + TAILROOM + 64 + 7) & ~7));
+  const arena = new Uint8Array(new ArrayBuffer((READ_AT + readMax + TAILROOM + 64 + 7) & ~7));
   const arenaWords = new Uint32Array(arena.buffer);
   const vh = new VnetHeader();
 
@@ -170,12 +183,24 @@ async function start(init: WorkerInit): Promise<void> {
   );
   for (const c of pendingCommands.splice(0)) engine.command(c);
 
-  // The TX thread watches the TUN, the RX thread the UDP socket (one thread may do both); each
-  // also watches its wake-up eventfd.
+  // The RX thread watches the UDP socket, and with the TX thread shares the TUN by traffic (see
+  // HEAVY_BURST_BYTES); one thread may do everything. Each also watches its wake-up eventfd.
   const fds: number[] = [];
-  const tunIdx = role !== "rx" ? fds.push(tunFd) - 1 : -1;
+  const tunIdx = fds.push(tunFd) - 1;
   const udpIdx = role !== "tx" ? fds.push(init.udpFd) - 1 : -1;
   const wakeIdx = fds.push(init.wakeFd) - 1;
+  const split = role !== "both";
+  const otherWakeFd = init.otherWakeFd ?? -1;
+  let tunDead = false;
+  /** This thread reads the TUN now. */
+  const readsTun = (): boolean => !split || (Atomics.load(views.misc, TUN_SPLIT) === 1) === (role === "tx");
+  // Per-peer counters have one writer at a time this way too: the thread that holds the TUN (the
+  // handover flushes first), plus each engine's own queue of packets waiting for a session.
+  const handTun = (toTx: boolean): void => {
+    Atomics.store(views.misc, TUN_SPLIT, toTx ? 1 : 0);
+    node[toTx ? NC.tun_handover_bulk : NC.tun_handover_light]!++;
+    if (otherWakeFd >= 0) signalEventFd(otherWakeFd);
+  };
   const poller = new Poller(fds);
   // Setup garbage (module loading, engine construction) goes now, not at the first GC under traffic.
   Bun.gc(true);
@@ -186,8 +211,8 @@ async function start(init: WorkerInit): Promise<void> {
   const readPtr = ptrOf(arena) + READ_AT - (vnet ? VNET_HDR_LEN : 0);
   const readLen = readMax;
   const emitSegment = (buf: Uint8Array, off: number, len: number): void => eng.fromTun(buf, off, len);
-  /** One bounded burst of TUN reads, each packet (or each segment of a super-packet) to the engine. */
-  const readTun = (): void => {
+  /** One bounded burst of TUN reads, each packet (or each segment of a super-packet) to the engine; returns the bytes read. */
+  const readTun = (): number => {
     let bytes = 0;
     for (let i = 0; i < BURST && bytes < BURST_BYTES; i++) {
       const r = Number(libc.read(tunFd, readPtr, readLen));
@@ -198,10 +223,10 @@ async function start(init: WorkerInit): Promise<void> {
             emit({ ev: "error", message: `tun read failed: errno ${e}` });
             // The device is gone (deleted, or the fd broken): poll would report it readable forever
             // and this loop would spin. Stop watching it; the main thread reports it once.
-            if (e === 5 || e === 9 || e === 19 || e === 77) poller.ignore(tunIdx);
+            if (e === 5 || e === 9 || e === 19 || e === 77) tunDead = true;
           }
         }
-        return;
+        return bytes;
       }
       bytes += r;
       if (!vnet) {
@@ -227,6 +252,7 @@ async function start(init: WorkerInit): Promise<void> {
         node[NC.drop_not_ipv4]!++; // TSO6 is not enabled: nothing else should arrive
       }
     }
+    return bytes;
   };
   // Idle memory: after a quiet window the big buffers (TUN read area, UDP slots, send groups, GRO
   // flows: ~3 MB per daemon once a burst has touched them) are given back; the next packets fault in
@@ -244,12 +270,26 @@ async function start(init: WorkerInit): Promise<void> {
   const heartbeat = role === "rx" ? HEARTBEAT_RX : HEARTBEAT_TX;
   const heapSlot = role === "rx" ? HEAP_KIB_RX : HEAP_KIB_TX;
   let heapReportAt = 0;
+  let tunWindowStart = windowStart;
+  let tunWindowBytes = 0;
   while (!stopping) {
     Atomics.add(views.misc, heartbeat, 1);
-    // Commands wake the loop through the eventfd; the timeout only bounds how stale the clock gets.
-    const n = poller.wait(1000);
+    let mine = readsTun();
+    poller.setFd(tunIdx, mine && !tunDead ? tunFd : -1);
+    // Commands wake the loop through the eventfd; the timeout only bounds how stale the clock gets
+    // (and, while the TX thread reads the TUN, how late it notices that traffic went light).
+    const n = poller.wait(split && role === "tx" && mine ? LIGHT_WINDOW_MS : 1000);
     eng.tick();
     const t = performance.now();
+    if (split && role === "tx" && (!mine || t - tunWindowStart >= LIGHT_WINDOW_MS)) {
+      // The window starts when this thread takes the TUN over; a light one hands it back.
+      if (mine && tunWindowBytes < LIGHT_WINDOW_BYTES) {
+        handTun(false);
+        mine = false; // whatever is queued now is the RX thread's: never read by both (reordering)
+      }
+      tunWindowStart = t;
+      tunWindowBytes = 0;
+    }
     if (t >= heapReportAt) {
       // This thread's own heap (each worker is a separate JS heap), for `vine status`.
       heapReportAt = t + 2000;
@@ -268,10 +308,12 @@ async function start(init: WorkerInit): Promise<void> {
     // never keep the loop from yielding to its event loop, where commands (new keypairs, routes)
     // arrive — starving them turned one slow handshake into a storm.
     if (n > 0) {
-      if (tunIdx >= 0 && poller.readable(tunIdx)) {
+      if (mine && poller.readable(tunIdx)) {
         windowWakes++;
-        readTun();
+        const bytes = readTun();
         flushGroups();
+        if (role === "tx") tunWindowBytes += bytes;
+        else if (split && bytes >= HEAVY_BURST_BYTES) handTun(true);
       }
       if (udpIdx >= 0 && poller.readable(udpIdx)) {
         windowWakes++;

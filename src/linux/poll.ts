@@ -77,9 +77,9 @@ export class Poller {
     });
   }
 
-  /** Stop watching entry i for good (poll skips negative fds): for an fd that can only fail now. */
-  ignore(i: number): void {
-    this.fds[i * 2] = -1;
+  /** Watch entry i (fd) or not (-1: poll skips negative fds): for an fd watched only at times, or one that can only fail now. */
+  setFd(i: number, fd: number): void {
+    this.fds[i * 2] = fd;
   }
 
   /** Set the events (POLLIN, POLLOUT, or both) watched on entry i. */

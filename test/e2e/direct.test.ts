@@ -53,6 +53,14 @@ describe("direct overlay between two namespaces", () => {
     expect(after - before).toBeGreaterThanOrEqual(j.end.sum_received.bytes);
     console.log(`vine direct TCP: ${(j.end.sum_received.bits_per_second / 1e6).toFixed(0)} Mbit/s`);
     await server.exited;
+    // The bulk stream moved a's TUN to its TX worker; once it ended, the TUN went back to the RX
+    // worker (light traffic runs on one thread).
+    const ca = await counters(net, a);
+    expect(ca.node.tun_handover_bulk ?? 0).toBeGreaterThan(0);
+    await waitFor(async () => ((await counters(net, a)).node.tun_handover_light ?? 0) >= (ca.node.tun_handover_bulk ?? 0), {
+      timeoutMs: 5000,
+      what: "a's TUN back with the RX worker after the stream",
+    });
 
     // Every byte, in order: both ends hash the stream.
     const sink = net.spawn(b.ns, [BUN, TCP_CHECK, "serve", b.overlayIp, "5301"]);
