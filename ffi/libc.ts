@@ -12,6 +12,7 @@ const { i32, u32, u64, i64_fast, ptr, cstring } = FFIType;
 
 const lib = dlopen("libc.so.6", {
   socket: { args: [i32, i32, i32], returns: i32 },
+  socketpair: { args: [i32, i32, i32, ptr], returns: i32 },
   bind: { args: [i32, ptr, u32], returns: i32 },
   connect: { args: [i32, ptr, u32], returns: i32 },
   sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i64_fast },

@@ -215,6 +215,7 @@ export class Daemon {
       peers: this.peers.size,
       aead: aeadBackendInfo().active,
       offload: this.tunOffload,
+      warmup: this.dataplane.warmup ? `${this.dataplane.warmup.packets} packets in ${Math.round(this.dataplane.warmup.ms)} ms` : "none",
     });
   }
 

@@ -43,6 +43,8 @@ const RESIGNAL_EVERY_MS = 100;
 export class DataPlane {
   private readonly threads: Thread[];
   private resignalTimer: ReturnType<typeof setInterval> | null = null;
+  /** What the packet-path warm-up did (src/dataplane/warmup.ts), once the workers are ready. */
+  warmup: { packets: number; ms: number } | null = null;
 
   constructor(
     private readonly views: TableViews,
@@ -69,6 +71,7 @@ export class DataPlane {
         const ev = e.data as WorkerEvent;
         if (!ready && ev.ev === "ready") {
           ready = true;
+          if (ev.warmup) this.warmup = ev.warmup;
           resolve();
           return;
         }

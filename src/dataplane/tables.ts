@@ -231,7 +231,7 @@ export function commandTarget(cmd: WorkerCommand): "tx" | "rx" | "both" {
 
 /** Messages worker → main. Bytes are copies (these are rare: handshakes and control). */
 export type WorkerEvent =
-  | { ev: "ready" }
+  | { ev: "ready"; warmup?: { packets: number; ms: number } }
   | { ev: "handshake"; data: Uint8Array; ip: number; port: number; via: number }
   | { ev: "control"; peer: number; data: Uint8Array; ip: number; port: number; via: number }
   | { ev: "relay-refused"; from: number; dest: Uint8Array; reason: number }

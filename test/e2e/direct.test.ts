@@ -77,6 +77,8 @@ describe("direct overlay between two namespaces", () => {
     const [major, minor] = (await net.exec(a.ns, ["uname", "-r"])).stdout.split(".").map(Number) as [number, number];
     const uso = major > 6 || (major === 6 && minor >= 2);
     expect(net.log(a.daemon!)).toContain(uso ? "offload=csum+tso4+uso" : "offload=csum+tso4");
+    // The RX worker's packet path was warmed up before the first packet (src/dataplane/warmup.ts).
+    expect(net.log(a.daemon!)).toMatch(/warmup=1000 packets in \d+ ms/);
     // The TCP stream above went through the offloads.
     const tcp = [await counters(net, a), await counters(net, b)];
     expect(tcp[0]!.node.tso_superpackets_in ?? 0).toBeGreaterThan(0);
