@@ -1,6 +1,6 @@
-// Warm-up: before a worker takes real packets, its packet path (src/dataplane/path.ts) carries a
-// few thousand packets through private file descriptors, so JavaScriptCore has compiled that code
-// before the first real packet instead of interpreting it for the first thousand.
+// Warm-up: before a worker takes real packets, a private copy of its packet path (src/dataplane/path.ts)
+// carries WARMUP_PACKETS packets through private file descriptors, so JavaScriptCore has compiled
+// that code before the first real packet instead of interpreting the first few hundred.
 //
 // Why: a fresh daemon's first packets run in the interpreter — a tunnel pinged every 50 ms answered
 // in ~0.8 ms when new and ~0.4 ms once a few thousand packets had crossed it. The warm-up's path is
