@@ -16,7 +16,7 @@ import { HEAP_KIB_RX, HEAP_KIB_TX, HEARTBEAT_RX, HEARTBEAT_TX, NC, TUN_SPLIT, RE
 declare const self: Worker;
 
 export interface WorkerInit {
-  /** "tx": TUN → UDP; "rx": UDP → TUN (and relay forwarding); "both": one thread for everything. */
+  /** "tx": TUN → UDP under bulk traffic; "rx": UDP → TUN, relay forwarding, and TUN → UDP while traffic is light; "both": one thread for everything. */
   role: "tx" | "rx" | "both";
   tables: SharedTables;
   tunFd: number;
