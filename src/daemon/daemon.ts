@@ -620,7 +620,6 @@ export class Daemon {
   }
 }
 
-/** Run in the foreground until a signal stops it; returns the exit code. */
 /**
  * JIT tier-up thresholds of the daemon's main thread, as a multiple of the normal ones. The control
  * plane runs here (timers, handshakes, claims, SQLite): little of its code is hot, and compiling it
@@ -631,6 +630,7 @@ export class Daemon {
  */
 const CONTROL_PLANE_JIT_POLICY = 100;
 
+/** Run in the foreground until a signal stops it; returns the exit code. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   Bun.unsafe.setJITPolicy(CONTROL_PLANE_JIT_POLICY);
   const d = new Daemon(opts);

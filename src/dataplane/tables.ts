@@ -214,19 +214,12 @@ export type WorkerCommand =
   | { op: "discard"; peer: number } // the handshake gave up: drop the queue (counted no_session)
   | { op: "stop" };
 
-/** Which commands go to which data-plane thread: keypair pointers belong to RX, queues and routes to TX. */
+/**
+ * Which commands go to which data-plane thread: keypair pointers belong to RX; everything else goes to
+ * both, since both read the TUN (src/dataplane/worker.ts) and each routes and keeps its own queue.
+ */
 export function commandTarget(cmd: WorkerCommand): "tx" | "rx" | "both" {
-  switch (cmd.op) {
-    case "install":
-    case "expire":
-      return "rx";
-    case "routes":
-    case "flush":
-    case "discard":
-      return "both"; // both workers read the TUN (src/dataplane/worker.ts): each routes and queues
-    default:
-      return "both";
-  }
+  return cmd.op === "install" || cmd.op === "expire" ? "rx" : "both";
 }
 
 /** Messages worker → main. Bytes are copies (these are rare: handshakes and control). */

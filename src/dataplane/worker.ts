@@ -94,9 +94,10 @@ async function start(init: WorkerInit): Promise<void> {
   const udpIdx = role !== "tx" ? fds.push(init.udpFd) - 1 : -1;
   const wakeIdx = fds.push(init.wakeFd) - 1;
   const split = role !== "both";
+  const isTx = role === "tx"; // (only with two workers)
   const otherWakeFd = init.otherWakeFd ?? -1;
   /** This thread reads the TUN now. */
-  const readsTun = (): boolean => !split || (Atomics.load(views.misc, TUN_SPLIT) === 1) === (role === "tx");
+  const readsTun = (): boolean => !split || (Atomics.load(views.misc, TUN_SPLIT) === 1) === isTx;
   // Per-peer counters have one writer at a time this way too: the thread that holds the TUN (the
   // handover flushes first), plus each engine's own queue of packets waiting for a session.
   const handTun = (toTx: boolean): void => {
@@ -127,7 +128,7 @@ async function start(init: WorkerInit): Promise<void> {
     windowWakes++;
     const bytes = path.readTun();
     path.flush();
-    if (role === "tx") tunWindowBytes += bytes;
+    if (isTx) tunWindowBytes += bytes;
     else if (split && bytes >= HEAVY_BURST_BYTES) handTun(true);
   };
   while (!stopping) {
@@ -136,10 +137,10 @@ async function start(init: WorkerInit): Promise<void> {
     poller.setFd(tunIdx, mine && !path.tunDead() ? tunFd : -1);
     // Commands wake the loop through the eventfd; the timeout only bounds how stale the clock gets
     // (and, while the TX thread reads the TUN, how late it notices that traffic went light).
-    const n = poller.wait(split && role === "tx" && mine ? LIGHT_WINDOW_MS : 1000);
+    const n = poller.wait(isTx && mine ? LIGHT_WINDOW_MS : 1000);
     eng.tick();
     const t = performance.now();
-    if (split && role === "tx" && (!mine || t - tunWindowStart >= LIGHT_WINDOW_MS)) {
+    if (isTx && (!mine || t - tunWindowStart >= LIGHT_WINDOW_MS)) {
       // The window starts when this thread takes the TUN over; a light one hands it back.
       if (mine && tunWindowBytes < LIGHT_WINDOW_BYTES) {
         handTun(false);

@@ -284,7 +284,6 @@ export class UdpIo {
     return view.getInt32(c + CMSG_HEADER, true);
   }
 
-  /** Slot i's receive buffer (full size; the datagram length is lengths[i]). */
   /**
    * Give the memory of the packet slots back to the kernel (src/linux/memory.ts): for an idle worker,
    * with nothing queued. The slots read as zeros afterwards; the message headers are not touched.
@@ -295,6 +294,7 @@ export class UdpIo {
     return releasePages(this.base + this.recvData, this.dataEnd - this.recvData);
   }
 
+  /** Slot i's receive buffer (full size; the datagram length is lengths[i]). */
   slot(i: number): Uint8Array {
     return this.recvSlots[i]!;
   }
