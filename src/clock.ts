@@ -41,8 +41,16 @@ export function monoNow(): number {
   return MONO_OFFSET_MS + (w[0]! + w[1]! * 4294967296) * 1000 + Math.floor(w[2]! / 1e6);
 }
 
+// Wall clock minus monotonic clock, kept while it holds: two clock reads a moment apart differ by a
+// millisecond now and then, and the same instant must not show as two dates (`vine sessions` called
+// twice). A difference beyond WALL_STEP_MS is the wall clock being stepped: the display follows it.
+let wallOffset: number | null = null;
+const WALL_STEP_MS = 1000;
+
 /** The wall-clock time (Date.now() scale) of monotonic instant `mono`, for display; 0 stays 0 ("never"). */
 export function wallOf(mono: number): number {
   if (!mono) return 0;
-  return Date.now() - (monoNow() - mono);
+  const offset = Date.now() - monoNow();
+  if (wallOffset === null || Math.abs(offset - wallOffset) > WALL_STEP_MS) wallOffset = offset;
+  return mono + wallOffset;
 }

@@ -2,7 +2,7 @@
 // and convertible to a wall-clock date for display.
 
 import { expect, test } from "bun:test";
-import { MONO_OFFSET_MS, monoNow, wallOf } from "../../src/clock.ts";
+import { MONO_OFFSET_MS, monoNow, setMonoClockForTests, wallOf } from "../../src/clock.ts";
 
 test("monoNow: integers above the offset that never go backwards", async () => {
   let prev = monoNow();
@@ -23,6 +23,24 @@ test("wallOf: a monotonic instant as a date; 0 stays 0 (never)", () => {
   expect(Math.abs(wallOf(m) - Date.now())).toBeLessThan(50);
   expect(Math.abs(wallOf(m - 60_000) - (Date.now() - 60_000))).toBeLessThan(50);
   expect(wallOf(0)).toBe(0);
+});
+
+test("wallOf: one instant is one date across calls, and a stepped wall clock is followed", () => {
+  // A monotonic clock that moves 0.6 ms per read against a wall clock read at whole milliseconds:
+  // recomputing the offset on every call would give the same instant a different date now and then.
+  const base = monoNow();
+  let reads = 0;
+  setMonoClockForTests(() => base + Math.floor(0.6 * reads++));
+  try {
+    const m = base - 5000;
+    const first = wallOf(m);
+    for (let i = 0; i < 50; i++) expect(wallOf(m)).toBe(first);
+    // The wall clock steps by 10 s (seen here as the monotonic clock jumping against it): dates follow.
+    setMonoClockForTests(() => base - 10_000);
+    expect(Math.abs(wallOf(base - 10_000) - Date.now())).toBeLessThan(50);
+  } finally {
+    setMonoClockForTests(null);
+  }
 });
 
 test("a worker thread reads the same clock (the data plane's times are compared on the main thread)", async () => {
