@@ -41,6 +41,7 @@ export function createNobleAead(suite: Suite = "chacha20-poly1305"): AeadWithNon
         return false;
       }
     },
+    prime() {}, // noble sets a cipher up per packet: nothing to prepare
     sealAd(key, counter, plaintext, ad) {
       writeNonce(nonce, counter);
       return sealWithNonce(key, nonce, plaintext, ad);

@@ -27,6 +27,11 @@ export interface Aead {
   seal(key: Uint8Array, counter: number, buf: Uint8Array, off: number, len: number): void;
   /** In place: buf[off, off+len) is ciphertext ‖ tag (len ≥ 16); true and plaintext in buf[off, off+len-16) when authentic. */
   open(key: Uint8Array, counter: number, buf: Uint8Array, off: number, len: number): boolean;
+  /**
+   * Prepare the keys used since the last call for their next packets (libcrypto: set each one's next
+   * nonce ahead, off the latency path). A worker calls it before it sleeps; a no-op for noble.
+   */
+  prime(): void;
   /** Handshake use (small, allocation allowed): seal with associated data. */
   sealAd(key: Uint8Array, counter: number, plaintext: Uint8Array, ad: Uint8Array): Uint8Array;
   /** Handshake use: open with associated data; null when not authentic. */

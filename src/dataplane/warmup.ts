@@ -1,6 +1,7 @@
-// Warm-up: before a worker takes real packets, a private copy of its packet path (src/dataplane/path.ts)
-// carries WARMUP_PACKETS packets through private file descriptors, so JavaScriptCore has compiled
-// that code before the first real packet instead of interpreting the first few hundred.
+// Warm-up: before a worker takes real packets, two private copies of its packet path
+// (src/dataplane/path.ts) carry WARMUP_PACKETS packets through private file descriptors, so
+// JavaScriptCore has compiled that code — for any instance of the path, see LOOPS — before the first
+// real packet instead of interpreting the first few hundred.
 //
 // Why: a fresh daemon's first packets run in the interpreter — a tunnel pinged every 50 ms answered
 // in ~0.8 ms when new and ~0.4 ms once a few thousand packets had crossed it. The warm-up's path is
@@ -55,6 +56,15 @@ import { VNET_HDR_LEN } from "./tso.ts";
  * optimizing tiers), 300 and 1,000 the same.
  */
 export const WARMUP_PACKETS = 1000;
+/**
+ * Private paths the warm-up alternates between. With one, the optimizing compiler saw a single
+ * instance of every closure of the path (the TUN writer the engine calls, the GRO writers) and
+ * compiled calls to those very objects: the worker's own path, built from the same code with other
+ * closures, then failed that check on every packet (an OSR exit each: JSC_printEachOSRExit showed
+ * two per ping) until JSC recompiled, seconds of traffic later. Two instances make it compile calls
+ * that hold for any instance.
+ */
+const LOOPS = 2;
 const LOOPBACK = 0x7f000001;
 const SLOT = 1; // the private keypair; its receiver index is SLOT itself (index & SLOT_MASK = slot)
 
@@ -159,8 +169,13 @@ export function openLoopbackPath(o: Omit<WarmUpOptions, "packets">): LoopbackPat
 /** Run the private loop; never throws (a warm-up that cannot run leaves the path cold, nothing else). */
 export function warmUp(o: WarmUpOptions): WarmUpResult {
   const t0 = performance.now();
-  const loop = openLoopbackPath(o);
-  if (loop === null) return { packets: 0, ms: performance.now() - t0 };
+  // Two loops, packets alternating between them (see LOOPS).
+  const loops: LoopbackPath[] = [];
+  for (let i = 0; i < LOOPS; i++) {
+    const loop = openLoopbackPath(o);
+    if (loop !== null) loops.push(loop);
+  }
+  if (loops.length === 0) return { packets: 0, ms: performance.now() - t0 };
   try {
     // What light traffic looks like: pings, and small and full-sized TCP segments.
     const hdr = o.vnet ? VNET_HDR_LEN : 0;
@@ -168,16 +183,16 @@ export function warmUp(o: WarmUpOptions): WarmUpResult {
     const want = o.packets ?? WARMUP_PACKETS;
     let done = 0;
     for (let i = 0; i < want; i++) {
-      if (loop.roundTrip(packets[i % packets.length]!) === 0) break; // something refused: stop, nothing depends on it
+      if (loops[i % loops.length]!.roundTrip(packets[i % packets.length]!) === 0) break; // something refused: stop, nothing depends on it
       done++;
     }
-    // Its buffers' pages go back now (the allocator may keep the memory a while after it is freed).
-    loop.path.releaseIdle();
+    // Their buffers' pages go back now (the allocator may keep the memory a while after it is freed).
+    for (const loop of loops) loop.path.releaseIdle();
     return { packets: done, ms: performance.now() - t0 };
   } catch {
     return { packets: 0, ms: performance.now() - t0 };
   } finally {
-    loop.close();
+    for (const loop of loops) loop.close();
   }
 }
 

@@ -132,6 +132,8 @@ async function start(init: WorkerInit): Promise<void> {
     else if (split && bytes >= HEAVY_BURST_BYTES) handTun(true);
   };
   while (!stopping) {
+    // Sent everything: set the next nonces up now, so the next packet after a sleep skips it.
+    for (let i = 0; i < aeads.length; i++) aeads[i]!.prime();
     Atomics.add(views.misc, heartbeat, 1);
     let mine = readsTun();
     poller.setFd(tunIdx, mine && !path.tunDead() ? tunFd : -1);
