@@ -16,6 +16,11 @@ export class RouteTable {
   private lengths: Int32Array = new Int32Array(0); // lengths present, longest first
   private masks: Uint32Array = new Uint32Array(0);
   private count = 0;
+  // The last address looked up and its answer: a flow sends to one address again and again, and a
+  // hit touches two fields instead of a Map per prefix length (cold caches make that count, see
+  // book architecture.md "Latency on an idle tunnel"). Reset whenever the routes change.
+  private lastIp = NaN; // equal to no address
+  private lastPeer = -1;
 
   constructor(entries: readonly RouteEntry[] = []) {
     this.replace(entries);
@@ -35,6 +40,7 @@ export class RouteTable {
     this.lengths = Int32Array.from(lens);
     this.masks = Uint32Array.from(lens.map((l) => maskOf(l)));
     this.count = entries.length;
+    this.lastIp = NaN;
   }
 
   get size(): number {
@@ -43,11 +49,18 @@ export class RouteTable {
 
   /** Peer index owning `ip` (u32), or -1 when no prefix covers it. */
   lookup(ip: number): number {
+    if (ip === this.lastIp) return this.lastPeer;
+    let peer = -1;
     const lens = this.lengths;
     for (let i = 0; i < lens.length; i++) {
-      const peer = this.byLen[lens[i]!]!.get((ip & this.masks[i]!) >>> 0);
-      if (peer !== undefined) return peer;
+      const p = this.byLen[lens[i]!]!.get((ip & this.masks[i]!) >>> 0);
+      if (p !== undefined) {
+        peer = p;
+        break;
+      }
     }
-    return -1;
+    this.lastIp = ip;
+    this.lastPeer = peer;
+    return peer;
   }
 }

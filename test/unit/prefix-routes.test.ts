@@ -205,7 +205,7 @@ describe("RouteTable", () => {
     expect(h.lookup(ip("192.169.0.0"))).toBe(-1);
   });
 
-  test("host bits in an entry are ignored; replace() swaps the whole table", () => {
+  test("host bits in an entry are ignored; replace() swaps the whole table (and forgets the last answer)", () => {
     const r = new RouteTable([{ addr: ip("10.42.1.99"), len: 24, peer: 3 }]);
     expect(r.lookup(ip("10.42.1.1"))).toBe(3);
     r.replace([{ addr: ip("10.42.9.0"), len: 24, peer: 4 }]);
@@ -245,6 +245,7 @@ describe("RouteTable", () => {
         const a = q % 2 ? (base | (randomBytes(2).readUInt16BE() & 0x0fff)) >>> 0 : randomBytes(4).readUInt32BE();
         const got = table.lookup(a);
         const want = naive(entries, a);
+        if (table.lookup(a) !== got) throw new Error(`lookup ${formatIPv4(a)} again (the last-address cache) gave another answer`);
         if (got !== want) throw new Error(`lookup ${formatIPv4(a)}: ${got} != naive ${want} in ${JSON.stringify(entries.map((e) => `${formatIPv4(e.addr)}/${e.len}→${e.peer}`))}`);
       }
     }
