@@ -1,14 +1,17 @@
 // Warm-up: before a worker takes real packets, two private copies of its packet path
-// (src/dataplane/path.ts) carry WARMUP_PACKETS packets through private file descriptors, so
-// JavaScriptCore has compiled that code — for any instance of the path, see LOOPS — before the first
-// real packet instead of interpreting the first few hundred.
+// (src/dataplane/path.ts) carry WARMUP_PACKETS packets through private file descriptors, each packet
+// driven by the worker's own poll loop (src/dataplane/loop.ts), so JavaScriptCore has compiled that
+// code — for any instance of the path, see LOOPS — before the first real packet instead of
+// interpreting the first few hundred.
 //
 // Why: a fresh daemon's first packets run in the interpreter — a tunnel pinged every 50 ms answered
 // in ~0.8 ms when new and ~0.4 ms once a few thousand packets had crossed it. The warm-up's path is
 // built by the same openPath() as the worker's, so every function a real packet runs (TUN read, the
-// engine, AEAD, send groups, UDP receive, GRO, TUN write) has run by then. It has its own buffers:
-// warming the worker's own path instead left ~3.5 MB more resident in an idle daemon (its buffers
-// touched), measured with bench/idle.sh.
+// engine, AEAD, send groups, UDP receive, GRO, TUN write) has run by then. Calling the path directly
+// was not enough: the poll loop around it (its rounds, the TUN hand-over checks, the clock tick) then
+// ran cold for the first ~150 real packets, and a fresh tunnel's first 75 pings took 0.5–0.7 ms
+// instead of ~0.4. It has its own buffers: warming the worker's own path instead left ~3.5 MB more
+// resident in an idle daemon (its buffers touched), measured with bench/idle.sh.
 //
 // The private loop, in the worker's own thread, touching none of the daemon's state or counters:
 //   socketpair (stands in for the TUN) → readTun → engine (a private table: one peer owning 10/8 whose
@@ -23,6 +26,7 @@ import { aesGcmFast, SUITE_AES_GCM, SUITE_CHACHA, type Aead } from "../crypto/ae
 import { closeFd } from "../linux/tun.ts";
 import { boundPort, openUdp } from "../linux/udp.ts";
 import { writeIPv4Checksum } from "./checksum.ts";
+import { runLoop } from "./loop.ts";
 import { openPath, type DataPath } from "./path.ts";
 import {
   allocateTables,
@@ -66,6 +70,8 @@ export const WARMUP_PACKETS = 1000;
  */
 const LOOPS = 2;
 const LOOPBACK = 0x7f000001;
+/** Poll rounds one warm-up packet may take (it needs two: TUN stand-in, then UDP). */
+const LOOP_ROUNDS_MAX = 8;
 const SLOT = 1; // the private keypair; its receiver index is SLOT itself (index & SLOT_MASK = slot)
 
 export interface WarmUpOptions {
@@ -89,6 +95,8 @@ export interface LoopbackPath {
   readonly views: TableViews;
   /** Write an IP packet (with a virtio header when vnet) into the TUN stand-in and run it round the loop; returns how many packets came back out (copied to `out` if given). */
   roundTrip(packet: Uint8Array, out?: Uint8Array[]): number;
+  /** The same round, driven by the worker's poll loop (src/dataplane/loop.ts) as a real packet is: true when the packet came back. */
+  viaLoop(packet: Uint8Array): Promise<boolean>;
   close(): void;
 }
 
@@ -158,6 +166,19 @@ export function openLoopbackPath(o: Omit<WarmUpOptions, "packets">): LoopbackPat
         }
         return back;
       },
+      async viaLoop(packet) {
+        if (Number(libc.write(driverSide, ptr(packet), packet.length)) !== packet.length) return false;
+        // TUN stand-in readable → sealed, sent to ourselves; UDP readable → opened, written back to
+        // the stand-in; then the driver's end has it. A few rounds more would mean it was lost.
+        let back = false;
+        let rounds = 0;
+        const next = (): boolean => {
+          back = Number(libc.read(driverSide, sinkPtr, sink.length)) > 0;
+          return !back && rounds++ < LOOP_ROUNDS_MAX;
+        };
+        await runLoop({ path, views, node: views.nodeRegion(REGION_MAIN), role: "rx", tunFd: tunSide, udpFd: udp, wakeFd: -1, otherWakeFd: -1, aeads: o.aeads, next, timeoutMs: 0 });
+        return back;
+      },
       close,
     };
   } catch {
@@ -167,7 +188,7 @@ export function openLoopbackPath(o: Omit<WarmUpOptions, "packets">): LoopbackPat
 }
 
 /** Run the private loop; never throws (a warm-up that cannot run leaves the path cold, nothing else). */
-export function warmUp(o: WarmUpOptions): WarmUpResult {
+export async function warmUp(o: WarmUpOptions): Promise<WarmUpResult> {
   const t0 = performance.now();
   // Two loops, packets alternating between them (see LOOPS).
   const loops: LoopbackPath[] = [];
@@ -183,7 +204,7 @@ export function warmUp(o: WarmUpOptions): WarmUpResult {
     const want = o.packets ?? WARMUP_PACKETS;
     let done = 0;
     for (let i = 0; i < want; i++) {
-      if (loops[i % loops.length]!.roundTrip(packets[i % packets.length]!) === 0) break; // something refused: stop, nothing depends on it
+      if (!(await loops[i % loops.length]!.viaLoop(packets[i % packets.length]!))) break; // something refused: stop, nothing depends on it
       done++;
     }
     // Their buffers' pages go back now (the allocator may keep the memory a while after it is freed).

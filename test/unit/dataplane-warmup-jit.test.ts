@@ -13,10 +13,10 @@ import { TcpCoalescer } from "../../src/dataplane/gro.ts";
 import { VNET_HDR_LEN } from "../../src/dataplane/tso.ts";
 import { openLoopbackPath, warmUp, warmUpPacket } from "../../src/dataplane/warmup.ts";
 
-test("code the warm-up compiled is not recompiled when another path instance carries packets", () => {
+test("code the warm-up compiled is not recompiled when another path instance carries packets", async () => {
   const o = { aeads: createAeads(), mtu: 1400, vnet: true, uso: true };
   // More packets than the daemon's warm-up, so the optimizing compiler has certainly run by the end.
-  expect(warmUp({ ...o, packets: 20_000 }).packets).toBe(20_000);
+  expect((await warmUp({ ...o, packets: 20_000 })).packets).toBe(20_000);
   // The two call sites that exited on every ping with one private path (deliverIPv4 calls the TUN
   // writer; the coalescer calls its single-packet writer).
   const hot = [(PacketEngine.prototype as unknown as { deliverIPv4: () => void }).deliverIPv4, TcpCoalescer.prototype.add];

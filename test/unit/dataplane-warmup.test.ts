@@ -37,16 +37,32 @@ describe("loopback path", () => {
 });
 
 describe("warmUp", () => {
-  test("runs the default count through the libcrypto backend and leaves no descriptor open", () => {
+  test("runs the default count through the worker's poll loop with the libcrypto backend and leaves no descriptor open", async () => {
     const before = openFds();
-    const r = warmUp({ aeads: createAeads(), mtu: 1400, vnet: true, uso: true });
+    const r = await warmUp({ aeads: createAeads(), mtu: 1400, vnet: true, uso: true });
     expect(r.packets).toBe(WARMUP_PACKETS);
     expect(r.ms).toBeGreaterThan(0);
     expect(openFds()).toBe(before);
   });
 
-  test("works with the noble backend and without the virtio header", () => {
-    const r = warmUp({ aeads: createAeads("noble"), mtu: 1280, vnet: false, uso: false, packets: 60 });
+  test("works with the noble backend and without the virtio header", async () => {
+    const r = await warmUp({ aeads: createAeads("noble"), mtu: 1280, vnet: false, uso: false, packets: 60 });
     expect(r.packets).toBe(60);
+  });
+});
+
+describe("viaLoop", () => {
+  test("a packet goes round through the worker's poll loop, counted once each way, on two loop instances", async () => {
+    const o = { aeads: createAeads(), mtu: 1400, vnet: true, uso: true };
+    for (let k = 0; k < 2; k++) {
+      const loop = openLoopbackPath(o)!;
+      try {
+        for (const [proto, len] of [[1, 84], [6, 52], [6, 1400]] as const) expect(await loop.viaLoop(warmUpPacket(VNET_HDR_LEN, proto, len))).toBe(true);
+        expect(loop.views.nodeCounter("tx_packets")).toBe(3);
+        expect(loop.views.nodeCounter("rx_packets")).toBe(3);
+      } finally {
+        loop.close();
+      }
+    }
   });
 });
