@@ -1,5 +1,5 @@
 // Main-thread handle on the data-plane workers: one TX worker (TUN → UDP, under bulk traffic) and one
-// RX worker (UDP → TUN, and TUN → UDP while traffic is light: see worker.ts), or a single worker for
+// RX worker (UDP → TUN, and TUN → UDP while traffic is light: see loop.ts), or a single worker for
 // both with VINE_WORKERS=1. Starts them, routes each command to the thread (or threads) that own what
 // it changes (waking it through its eventfd, since it sleeps in poll()), and delivers their events.
 

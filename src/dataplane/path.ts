@@ -1,7 +1,7 @@
 // One thread's packet path over a TUN fd and a UDP socket: TUN reads (with TSO super-packets cut into
 // segments), the packet engine, GSO send groups, batched UDP receives and TUN writes (with GRO
-// merging). The worker (src/dataplane/worker.ts) builds one over the real fds and drives it from its
-// poll loop; the warm-up (src/dataplane/warmup.ts) builds one over private fds first, so the same
+// merging). The worker (src/dataplane/worker.ts) builds one over the real fds and drives it from the
+// poll loop (src/dataplane/loop.ts); the warm-up (src/dataplane/warmup.ts) builds one over private fds first, so the same
 // code is compiled before the first real packet.
 
 import { ptr } from "bun:ffi";

@@ -216,7 +216,7 @@ export type WorkerCommand =
 
 /**
  * Which commands go to which data-plane thread: keypair pointers belong to RX; everything else goes to
- * both, since both read the TUN (src/dataplane/worker.ts) and each routes and keeps its own queue.
+ * both, since both read the TUN (src/dataplane/loop.ts) and each routes and keeps its own queue.
  */
 export function commandTarget(cmd: WorkerCommand): "tx" | "rx" | "both" {
   return cmd.op === "install" || cmd.op === "expire" ? "rx" : "both";
